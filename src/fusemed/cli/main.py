@@ -1,0 +1,41 @@
+"""Entry point of the `fusemed` command.
+
+Each verb lives in its own module as a plain function and is registered here; every verb is a thin
+layer over the Python API, so whatever the CLI does can be done from a notebook too.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from fusemed import __version__
+
+app = typer.Typer(
+    name="fusemed",
+    help="Multimodal medical-imaging diagnosis and prognosis with missing modalities and uncertainty.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fusemed {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """fusemed: fuse imaging, graphs and clinical data; say how sure you are."""
+
+
+def _register() -> None:
+    from fusemed.cli import validate
+
+    app.command("validate")(validate.validate_command)
+
+
+_register()
