@@ -6,9 +6,11 @@ works at any batch size, keeps samples independent, and survives the 1-voxel map
 
 from __future__ import annotations
 
+import math
+
 import torch.nn as nn
 from monai.networks.blocks import Convolution
-from monai.networks.nets import ResNet
+from monai.networks.nets import DenseNet
 from torch import Tensor
 
 from fusemed.models.config import ModalityInfo, ModelConfig
@@ -39,26 +41,31 @@ class ConvEncoder(Encoder, name="cnn", kind="volume"):
         return self.project(self.features(x))
 
 
-class ResNetEncoder(Encoder, name="resnet", kind="volume"):
-    """MONAI's 3D `ResNet` with one basic block per stage, widths `config.volume_channels` (padded to four
-    stages by doubling), its classifier replaced by a linear map to D."""
+class DenseNetEncoder(Encoder, name="densenet", kind="volume"):
+    """MONAI's 3D `DenseNet` (2 layers per dense block, growth `volume_channels[0]`), its classifier
+    replaced by a linear map to D. One dense block per `volume_channels` entry, fewer when the grid is too
+    small for the stem (/4) and transitions (/2 each). (MONAI's `ResNet` is not offered: its residual
+    blocks hard-code BatchNorm, which mixes the samples of a batch.)"""
 
     def __init__(self, info: ModalityInfo, config: ModelConfig) -> None:
         super().__init__(info, config)
-        widths = list(config.volume_channels)
-        while len(widths) < 4:
-            widths.append(widths[-1] * 2)
-        self.net = ResNet(
-            block="basic",
-            layers=[1, 1, 1, 1],
-            block_inplanes=widths[:4],
+        smallest = min(info.shape[1:])
+        if smallest < 4:
+            raise ValueError(
+                f"modality {info.name!r}: densenet needs a grid of at least 4^3, got {info.shape[1:]}"
+            )
+        n_blocks = max(1, min(len(config.volume_channels), int(math.log2(smallest / 4)) + 1))
+        width = config.volume_channels[0]
+        self.net = DenseNet(
             spatial_dims=3,
-            n_input_channels=info.shape[0],
-            conv1_t_size=3,
-            conv1_t_stride=2,
-            no_max_pool=True,
-            num_classes=config.embed_dim,
+            in_channels=info.shape[0],
+            out_channels=config.embed_dim,
+            init_features=width,
+            growth_rate=width,
+            block_config=(2,) * n_blocks,
+            bn_size=2,
             norm=_NORM,
+            dropout_prob=0.0,
         )
 
     def forward(self, x: Tensor) -> Tensor:
