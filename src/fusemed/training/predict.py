@@ -21,7 +21,7 @@ from fusemed.training.data import CaseDataset, Collate, Task, pattern_of, stack_
 from fusemed.training.hooks import SplitOutputs, probabilities
 from fusemed.training.inference import load_weights, predict_logits, read_meta
 from fusemed.training.io import atomic_write_csv, atomic_write_json, cohort_fingerprint
-from fusemed.training.module import ModelFactory, build_model
+from fusemed.training.module import ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
 from fusemed.training.runner import predictions_frame
 
@@ -53,7 +53,8 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     config = TrainConfig.load_run(run)
     dirs = fold_dirs(run)
     meta = read_meta(dirs[0] / "model.pt")
-    modalities, kinds, task = meta["modalities"], meta["kinds"], _run_task(meta)
+    modalities, task = meta["modalities"], _run_task(meta)
+    kinds = {s["name"]: s["kind"] for s in meta["slots"]}
     declared = cohort.spec.modalities
     for m in modalities:
         if m not in declared:
@@ -70,8 +71,9 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     members = []
     for d in dirs:
         prep = Preprocessing.load(d / "preprocessing.json")
-        shapes = {m: tuple(s) for m, s in read_meta(d / "model.pt")["shapes"].items()}
-        model = load_weights(factory(config, shapes, kinds, task), d / "model.pt")
+        slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in read_meta(d / "model.pt")["slots"]]
+        shapes = {s.name: s.shape for s in slots}
+        model = load_weights(factory(config, slots, task), d / "model.pt")
         ds = CaseDataset(cases, modalities, prep, label_task, cache=False)
         members.append(predict_logits(model, ds, Collate(modalities, shapes), batch_size))
     logits = np.stack(members)

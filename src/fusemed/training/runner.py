@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from fusemed.training.data import CaseDataset, Collate, FoldDataModule, Task, pa
 from fusemed.training.hooks import FoldOutputs, SplitOutputs, probabilities, run_uncertainty
 from fusemed.training.inference import predict_logits, save_weights
 from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json, cohort_fingerprint
-from fusemed.training.module import FusemedModule, ModelFactory, build_model
+from fusemed.training.module import FusemedModule, ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
 from fusemed.training.splits import FoldSplit, make_folds
 
@@ -114,13 +115,14 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
     if rank0:
         prep.save(fold_dir / "preprocessing.json")
     shapes = prep.shapes()
-    kinds = {m: cohort.spec.modalities[m].kind.value for m in modalities}
+    slots = [Slot(m, cohort.spec.modalities[m].kind.value, shapes[m], cohort.spec.modalities[m].mesh)
+             for m in modalities]
     collate = Collate(modalities, shapes)
 
     def dataset(subjects: list[str]) -> CaseDataset:
         return CaseDataset([cohort[s] for s in subjects], modalities, prep, task, config.cache)
 
-    model = factory(config, shapes, kinds, task)
+    model = factory(config, slots, task)
     module = FusemedModule(model, modalities, config.lr, config.weight_decay, config.moddrop, seed, moddrop_fn)
     data = FoldDataModule(dataset(split.train), dataset(split.val), collate, config.batch_size,
                           config.num_workers, seed)
@@ -148,7 +150,7 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     model.cpu().eval()
     save_weights(model, fold_dir / "model.pt", {
-        "fold": split.fold, "modalities": modalities, "shapes": shapes, "kinds": kinds,
+        "fold": split.fold, "modalities": modalities, "slots": [asdict(s) for s in slots],
         "task": {"name": task.name, "kind": task.kind, "n_classes": task.n_classes},
         "best_checkpoint": best.name, "epochs_trained": trainer.current_epoch,
         "best_val_loss": float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
