@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from training_helpers import make_training_cohort
 
 SCRIPT = """
@@ -29,6 +30,7 @@ train_run(cfg, {run!r})
 """
 
 
+@pytest.mark.slow  # ~20-40 s: two processes import torch and train two folds
 def test_ddp_on_two_cpu_processes_writes_one_complete_run(tmp_path: Path) -> None:
     cohort = make_training_cohort(tmp_path / "cohort", n=12)
     run = tmp_path / "run"
