@@ -44,6 +44,10 @@ class TrainConfig(BaseModel):
     calibrate: bool = False
     alpha: float = Field(0.1, gt=0, lt=1)
     mc_samples: int = Field(0, ge=0, description="MC-dropout passes at prediction (0: one deterministic pass)")
+    ensemble_size: int = Field(1, ge=1, description="models per fold, trained with different seeds")
+    conformal_score: Literal["lac", "aps"] = "lac"
+    conformal_groupby: Literal["none", "class", "pattern"] = Field(
+        "pattern", description="conformal calibration groups: marginal, per class, per missing pattern")
     accelerator: str = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
