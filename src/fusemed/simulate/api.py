@@ -52,8 +52,13 @@ def draw_cohort(config: SimulationConfig, anatomy: Anatomy | None = None) -> tup
         site = sites[int(rng.integers(len(sites)))]
         rec = scenario.draw(rng, i)
         rec["site"] = site.name
-        present = draw_present(np.random.default_rng([config.seed, 2, i]), tuple(scenario.modalities), config,
-                               site, scenario.mnar_shift(rec))
+        present = draw_present(
+            np.random.default_rng([config.seed, 2, i]),
+            tuple(scenario.modalities),
+            config,
+            site,
+            scenario.mnar_shift(rec),
+        )
         rec.update({f"present_{m}": int(v) for m, v in present.items()})
         records.append(rec)
     return scenario, sites, records
@@ -71,13 +76,20 @@ def _write_subject(root: Path, scenario: Scenario, rec: dict, site: Site) -> dic
     rec.update(out.cnr)
     rec["lesion_voxels"] = int(out.mask.sum())
     if "connectome" in present:
-        adj = simulate_connectome(np.random.default_rng(streams(rec)[STREAMS["connectome"]]),
-                                  scenario.anatomy.roi_network, rec["dmn_disconnection"])
-        write_npz(root / s / FILES["connectome"].format(s=s), adjacency=adj,
-                  features=(scenario.anatomy.roi_mm / 100).astype(np.float32))
+        adj = simulate_connectome(
+            np.random.default_rng(streams(rec)[STREAMS["connectome"]]),
+            scenario.anatomy.roi_network,
+            rec["dmn_disconnection"],
+        )
+        write_npz(
+            root / s / FILES["connectome"].format(s=s),
+            adjacency=adj,
+            features=(scenario.anatomy.roi_mm / 100).astype(np.float32),
+        )
     if "cortex" in present:
-        write_npz(root / s / FILES["cortex"].format(s=s),
-                  features=cortex_features(scenario.anatomy, scenario, rec, site))
+        write_npz(
+            root / s / FILES["cortex"].format(s=s), features=cortex_features(scenario.anatomy, scenario, rec, site)
+        )
     for mod in FILES:
         if mod in scenario.modalities:
             row[mod] = FILES[mod].format(s=s) if mod in present else None
@@ -130,8 +142,16 @@ def simulate_cohort(
     Examples:
         >>> simulate_cohort("coma", "coma-demo", n_subjects=20, seed=1)  # doctest: +SKIP
     """
-    config = SimulationConfig(scenario=scenario, n_subjects=n_subjects, seed=seed, spacing=spacing,
-                              missing=missing, missing_scheme=missing_scheme, sites=sites, **options)
+    config = SimulationConfig(
+        scenario=scenario,
+        n_subjects=n_subjects,
+        seed=seed,
+        spacing=spacing,
+        missing=missing,
+        missing_scheme=missing_scheme,
+        sites=sites,
+        **options,
+    )
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     scen, site_list, records = draw_cohort(config)
@@ -152,13 +172,21 @@ def simulate_cohort(
             oracle.loc[oracle["diagnosis"] == 0, c] = np.nan
     write_table(root / "truth" / "oracle.csv", oracle)
     write_table(root / "truth" / "sites.csv", pd.DataFrame([s.row() for s in site_list]))
-    write_table(root / "participants.tsv",
-                pd.DataFrame({"participant_id": [r["subject"] for r in records],
-                              "site": [r["site"] for r in records],
-                              "age": [round(r["age"], 1) for r in records],
-                              "sex": ["M" if r["sex"] else "F" for r in records]}), sep="\t")
+    write_table(
+        root / "participants.tsv",
+        pd.DataFrame(
+            {
+                "participant_id": [r["subject"] for r in records],
+                "site": [r["site"] for r in records],
+                "age": [round(r["age"], 1) for r in records],
+                "sex": ["M" if r["sex"] else "F" for r in records],
+            }
+        ),
+        sep="\t",
+    )
     write_dataset_description(root, config.scenario, config.seed)
-    write_cohort_files(root, f"simulated-{config.scenario}-seed{config.seed}", scen.modalities, scen.targets,
-                       pd.DataFrame(rows))
+    write_cohort_files(
+        root, f"simulated-{config.scenario}-seed{config.seed}", scen.modalities, scen.targets, pd.DataFrame(rows)
+    )
     logger.info("wrote %d %s subjects to %s", len(records), config.scenario, root)
     return root

@@ -38,16 +38,32 @@ class Coma(Scenario):
         "cortex": {"kind": "surface", "mesh": "fsaverage5"},
         "clinical": {
             "kind": "tabular",
-            "columns": ["age", "sex", "etiology_anoxic", "etiology_traumatic", "etiology_stroke",
-                        "gcs_motor", "pupils", "days_since_injury"],
+            "columns": [
+                "age",
+                "sex",
+                "etiology_anoxic",
+                "etiology_traumatic",
+                "etiology_stroke",
+                "gcs_motor",
+                "pupils",
+                "days_since_injury",
+            ],
         },
     }
     targets: ClassVar[dict[str, dict[str, Any]]] = {
         "outcome": {"kind": "binary"},
         "survival": {"kind": "survival", "time": "time_days", "event": "event"},
     }
-    clinical_columns = ("age", "sex", "etiology_anoxic", "etiology_traumatic", "etiology_stroke",
-                        "gcs_motor", "pupils", "days_since_injury")
+    clinical_columns = (
+        "age",
+        "sex",
+        "etiology_anoxic",
+        "etiology_traumatic",
+        "etiology_stroke",
+        "gcs_motor",
+        "pupils",
+        "days_since_injury",
+    )
 
     def draw_latents(self, rng: np.random.Generator) -> dict[str, Any]:
         etiology = ETIOLOGIES[int(rng.choice(3, p=ETIOLOGY_P))]

@@ -27,8 +27,10 @@ def simulate_connectome(
     factors = rng.normal(size=(len(names), n_timepoints))
     glob = rng.normal(size=n_timepoints)
     unique = np.sqrt(np.clip(1 - loading**2 - GLOBAL_LOADING**2, 0.05, None))
-    ts = loading[:, None] * factors[member] + GLOBAL_LOADING * glob + unique[:, None] * rng.normal(
-        size=(len(networks), n_timepoints)
+    ts = (
+        loading[:, None] * factors[member]
+        + GLOBAL_LOADING * glob
+        + unique[:, None] * rng.normal(size=(len(networks), n_timepoints))
     )
     corr = np.corrcoef(ts).astype(np.float32)
     np.fill_diagonal(corr, 0.0)

@@ -90,8 +90,9 @@ def sample(anat: Anatomy, xt: np.ndarray, shape: tuple[int, ...]) -> dict[str, n
 def rigid_resample(img: np.ndarray, grid: Grid, rec: dict, prefix: str) -> np.ndarray:
     """Apply a modality's small residual misregistration (rotation deg, translation mm) in place of a
     perfect co-registration; voxel maths goes through the grid affine so LAS grids stay right."""
-    rot = Rotation.from_euler("xyz", [rec[f"{prefix}_rx_deg"], rec[f"{prefix}_ry_deg"], rec[f"{prefix}_rz_deg"]],
-                              degrees=True).as_matrix()
+    rot = Rotation.from_euler(
+        "xyz", [rec[f"{prefix}_rx_deg"], rec[f"{prefix}_ry_deg"], rec[f"{prefix}_rz_deg"]], degrees=True
+    ).as_matrix()
     world = np.eye(4)
     world[:3, :3] = rot
     world[:3, 3] = [rec[f"{prefix}_tx_mm"], rec[f"{prefix}_ty_mm"], rec[f"{prefix}_tz_mm"]]

@@ -67,7 +67,11 @@ def tissue_fields(anat: Anatomy, scenario: Scenario, rec: dict[str, Any], site: 
 
 
 def render_subject(
-    anat: Anatomy, scenario: Scenario, rec: dict[str, Any], site: Site, present: tuple[str, ...] = VOLUMES,
+    anat: Anatomy,
+    scenario: Scenario,
+    rec: dict[str, Any],
+    site: Site,
+    present: tuple[str, ...] = VOLUMES,
     noise: bool = True,
 ) -> Rendered:
     """Render the volumes in `present` (others skipped); `noise=False` gives the clean images (tests)."""

@@ -41,9 +41,7 @@ def _modified(scenario: Scenario, fields: dict, pts: np.ndarray, rec: dict) -> d
     return f
 
 
-def cortex_features(
-    anat: Anatomy, scenario: Scenario, rec: dict[str, Any], site: Site
-) -> np.ndarray:
+def cortex_features(anat: Anatomy, scenario: Scenario, rec: dict[str, Any], site: Site) -> np.ndarray:
     """(20484, 6) float32 features for one subject."""
     mid, below, f_mid, f_below = _template_at_vertices(anat)
     rng = np.random.default_rng(streams(rec)[STREAMS["cortex"]])

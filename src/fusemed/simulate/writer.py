@@ -66,18 +66,22 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_dataset_description(root: Path, scenario: str, seed: int) -> None:
-    desc = {"Name": f"fusemed simulated {scenario} cohort (seed {seed})", "BIDSVersion": "1.9.0",
-            "DatasetType": "raw", "GeneratedBy": [{"Name": "fusemed simulate"}]}
+    desc = {
+        "Name": f"fusemed simulated {scenario} cohort (seed {seed})",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "raw",
+        "GeneratedBy": [{"Name": "fusemed simulate"}],
+    }
     write_text(root / "dataset_description.json", json.dumps(desc, indent=2) + "\n")
 
 
-def write_cohort_files(root: Path, name: str, modalities: dict[str, Any], targets: dict[str, Any],
-                       manifest: pd.DataFrame) -> Path:
+def write_cohort_files(
+    root: Path, name: str, modalities: dict[str, Any], targets: dict[str, Any], manifest: pd.DataFrame
+) -> Path:
     """cohort.yaml + manifest.csv through the cohort contract's writer."""
     from fusemed.cohort import CohortSpec, write_cohort
 
     spec = CohortSpec.model_validate(
-        {"name": name, "subject_column": "subject", "site_column": "site", "modalities": modalities,
-         "targets": targets}
+        {"name": name, "subject_column": "subject", "site_column": "site", "modalities": modalities, "targets": targets}
     )
     return write_cohort(root, spec, manifest)
