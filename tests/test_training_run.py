@@ -81,8 +81,12 @@ def test_preprocessing_saved_with_the_run_is_fitted_on_training_subjects(trained
 def test_evaluate_and_predict_with_modalities_missing(trained: tuple[Path, Path], tmp_path: Path) -> None:
     cohort_dir, run = trained
     before = json.loads((run / "metrics.json").read_text())
+    pattern = next(iter(before["per_pattern"]))
+    before["ece"], before["per_pattern"][pattern]["coverage"] = 0.05, 0.9  # as an uncertainty step adds
+    (run / "metrics.json").write_text(json.dumps(before))
     again = evaluate_run(run)
     assert again["auroc"] == pytest.approx(before["auroc"])
+    assert again["ece"] == 0.05 and again["per_pattern"][pattern]["coverage"] == 0.9  # other steps' keys kept
     # a new cohort that never acquired PET and lacks the connectome for everyone but one subject
     new = tmp_path / "new"
     shutil.copytree(cohort_dir, new)
