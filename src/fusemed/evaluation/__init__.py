@@ -1,0 +1,1 @@
+"""Evaluation: metrics overall and per missing-modality pattern."""
