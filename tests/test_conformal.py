@@ -1,4 +1,4 @@
-"""Conformal sets: coverage guarantees, the finite-sample correction, Mondrian fixes, fallbacks, MAPIE parity."""
+"""Conformal sets: coverage guarantees, finite-sample correction, Mondrian fixes, fallbacks, MAPIE parity."""
 
 from __future__ import annotations
 

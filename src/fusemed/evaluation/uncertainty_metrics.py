@@ -32,7 +32,9 @@ def ece(y: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> float:
     is the more probable class (confidence max(p, 1−p)).
     """
     conf, correct = _top_label(y, probs)
-    bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # bin m holds edges[m] < conf ≤ edges[m+1]
+    bins = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
     total = 0.0
     for m in np.unique(bins):
         in_bin = bins == m

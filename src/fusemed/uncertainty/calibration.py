@@ -16,6 +16,8 @@ from sklearn.exceptions import NotFittedError
 
 log = logging.getLogger(__name__)
 
+T_RANGE = (0.05, 20.0)  # a fitted T outside this range means a degenerate calibration split; it is clipped
+
 
 def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
@@ -61,7 +63,14 @@ class TemperatureScaler:
             return loss
 
         optimizer.step(closure)
-        self.temperature_ = float(log_t.detach().exp())
+        temperature = float(log_t.detach().exp())
+        if not T_RANGE[0] <= temperature <= T_RANGE[1]:  # separable or label-independent calibration data
+            log.warning(
+                "temperature %.3g outside %s: clipped (is the calibration split degenerate?)",
+                temperature,
+                T_RANGE,
+            )
+        self.temperature_ = float(np.clip(temperature, *T_RANGE))
         log.info("temperature scaling: T = %.3f on %d calibration subjects", self.temperature_, z.shape[1])
         return self
 
