@@ -62,9 +62,7 @@ class ModalityInfo:
         if self.kind == "graph" and self.shape[1] < self.shape[0]:
             raise ValueError(f"modality {self.name!r}: graph shape {self.shape} is not (N, N + F)")
         if self.kind == "tabular" and self.shape[0] % 2:
-            raise ValueError(
-                f"modality {self.name!r}: tabular width {self.shape[0]} is not 2F (values | flags)"
-            )
+            raise ValueError(f"modality {self.name!r}: tabular width {self.shape[0]} is not 2F (values | flags)")
 
 
 @dataclass(frozen=True)
