@@ -101,6 +101,7 @@ class ModelConfig(BaseModel):
     attention_layers: int = Field(2, ge=1)
     lmf_rank: int = Field(4, ge=1)
     poe_sample: bool = Field(True, description="poe: sample the joint Gaussian in training (mean in eval)")
+    head: str | None = Field(None, description="a HEADS name replacing the task kind's head (e.g. evidential)")
 
     @field_validator("fusion")
     @classmethod

@@ -28,7 +28,7 @@ class MultimodalModel(nn.Module):
         self.config, self.modalities, self.task = config, list(modalities), task
         self.fusion = FUSIONS[config.fusion](self.modalities, config)
         self.encoders = nn.ModuleDict({s.name: build_encoder(s, config) for s in self.fusion.streams})
-        self.head = HEADS[task.kind](self.fusion.out_dim, task, config.dropout)
+        self.head = HEADS[config.head or task.kind](self.fusion.out_dim, task, config.dropout)
 
     @property
     def modality_names(self) -> list[str]:

@@ -27,7 +27,12 @@ def build_model(config: TrainConfig, shapes: dict[str, tuple[int, ...]], kinds: 
     from fusemed.models import build_model as build
 
     infos = [ModalityInfo(name=m, kind=kinds[m], shape=tuple(shapes[m])) for m in shapes]
-    return build(ModelConfig(fusion=config.fusion, **config.model), infos,
+    extra = dict(config.model)
+    if config.uncertainty == "evidential":
+        import fusemed.uncertainty.evidential_head  # noqa: F401 - registers HEADS["evidential"]
+
+        extra.setdefault("head", "evidential")
+    return build(ModelConfig(fusion=config.fusion, **extra), infos,
                  TaskInfo(kind=task.kind, n_classes=task.n_classes))
 
 

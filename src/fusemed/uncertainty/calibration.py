@@ -50,9 +50,7 @@ class TemperatureScaler:
             z = z.unsqueeze(0)
         target = _as_tensor(y).long()
         if z.shape[1] != target.shape[0]:
-            raise ValueError(
-                f"calibration logits describe {z.shape[1]} subjects but y has {target.shape[0]} labels"
-            )
+            raise ValueError(f"calibration logits describe {z.shape[1]} subjects but y has {target.shape[0]} labels")
         log_t = torch.tensor(float(np.log(self.init)), dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=self.max_iter, line_search_fn="strong_wolfe")
 

@@ -128,9 +128,7 @@ class ConformalClassifier:
 
     # -- fitting -----------------------------------------------------------------------------------
 
-    def fit(
-        self, probs: np.ndarray, y: np.ndarray, groups: Sequence[Hashable] | None = None
-    ) -> ConformalClassifier:
+    def fit(self, probs: np.ndarray, y: np.ndarray, groups: Sequence[Hashable] | None = None) -> ConformalClassifier:
         """Calibrate: probs `(n,)` (binary P(class 1)) or `(n, C)`, y `(n,)` ints, groups `(n,)` patterns."""
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"alpha must lie in (0, 1); got {self.alpha}")
@@ -156,9 +154,7 @@ class ConformalClassifier:
                 self._resolve(c)
         elif self.groupby == "pattern":
             if groups is None:
-                raise ValueError(
-                    "groupby='pattern' needs `groups` (the missing-modality pattern of each subject)"
-                )
+                raise ValueError("groupby='pattern' needs `groups` (the missing-modality pattern of each subject)")
             self._cal_groups = np.asarray([str(g) for g in groups], dtype=object)
             if len(self._cal_groups) != len(y):
                 raise ValueError(f"calibration: {len(y)} labels but {len(self._cal_groups)} groups")
@@ -215,9 +211,7 @@ class ConformalClassifier:
             raise NotFittedError("This ConformalClassifier is not fitted yet: call fit(probs, y[, groups]).")
         probs = as_class_probs(probs)
         if probs.shape[1] != self.n_classes_:
-            raise ValueError(
-                f"calibrated on {self.n_classes_} classes but got probabilities for {probs.shape[1]}"
-            )
+            raise ValueError(f"calibrated on {self.n_classes_} classes but got probabilities for {probs.shape[1]}")
         scores = self._scores(probs, np.random.default_rng(self._predict_seed))
         if self.groupby == "none":
             thresholds = np.full((len(probs), 1), self.marginal_quantile_)

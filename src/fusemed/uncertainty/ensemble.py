@@ -25,9 +25,7 @@ class Ensemble:
         output: maps a model's output to a tensor `(B, out)` (e.g. `lambda o: o["logits"]`).
     """
 
-    def __init__(
-        self, members: Sequence[nn.Module], output: Callable[[Any], torch.Tensor] | None = None
-    ) -> None:
+    def __init__(self, members: Sequence[nn.Module], output: Callable[[Any], torch.Tensor] | None = None) -> None:
         if len(members) == 0:
             raise ValueError("an ensemble needs at least one member model")
         self.members = list(members)

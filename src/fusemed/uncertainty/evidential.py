@@ -63,9 +63,7 @@ def evidential_loss(
 def _kl_to_uniform(alpha: torch.Tensor) -> torch.Tensor:
     """KL(Dir(α) ‖ Dir(1, …, 1)) per row, `(B, C)` → `(B,)`."""
     ones = torch.ones_like(alpha)
-    return torch.distributions.kl_divergence(
-        torch.distributions.Dirichlet(alpha), torch.distributions.Dirichlet(ones)
-    )
+    return torch.distributions.kl_divergence(torch.distributions.Dirichlet(alpha), torch.distributions.Dirichlet(ones))
 
 
 def dirichlet_uncertainty(log_alpha: torch.Tensor) -> dict[str, torch.Tensor]:

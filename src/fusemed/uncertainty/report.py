@@ -24,9 +24,7 @@ def parse_sets(column: pd.Series, n_classes: int) -> np.ndarray:
 
 
 def _probs(frame: pd.DataFrame) -> np.ndarray:
-    cols = sorted(
-        (c for c in frame.columns if c.startswith("p_") and c[2:].isdigit()), key=lambda c: int(c[2:])
-    )
+    cols = sorted((c for c in frame.columns if c.startswith("p_") and c[2:].isdigit()), key=lambda c: int(c[2:]))
     return frame[cols].to_numpy(float) if cols else frame["p"].to_numpy(float)
 
 
