@@ -75,6 +75,16 @@ def test_las_and_ras_copies_of_one_image_land_on_the_same_grid(tmp_path: Path) -
     b = step.resample(nib.Nifti1Image(data[::-1].copy(), las))
     np.testing.assert_allclose(a, b, atol=1e-4)
     np.testing.assert_allclose(a, data, atol=1e-4)
+    # the exact shortcut for aligned voxel centres agrees with nilearn's interpolation (shifted box)
+    grid = ras.copy()
+    grid[:3, 3] -= [6.0, 3.0, -3.0]
+    shifted = VolumePreprocessor(grid, (9, 6, 5))
+    img = nib.Nifti1Image(data[::-1].copy(), las)
+    from nilearn.image import resample_img
+
+    ref = resample_img(img, target_affine=grid, target_shape=(9, 6, 5), interpolation="linear",
+                       force_resample=True, copy_header=True).get_fdata()
+    np.testing.assert_allclose(shifted.resample(img), ref, atol=1e-4)
 
 
 def test_volume_grid_covers_every_training_volume_in_world_space(cohort_dir: Path) -> None:

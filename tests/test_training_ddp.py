@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from training_helpers import make_training_cohort
 
 SCRIPT = """
@@ -20,15 +21,16 @@ import sys
 sys.path[:0] = [{tests!r}, {src!r}]
 import torch
 torch.set_num_threads(1)
-from training_helpers import stub_factory
+from training_helpers import SMALL_MODEL
 from fusemed.training import TrainConfig, train_run
 
 cfg = TrainConfig(cohort={cohort!r}, target="outcome", folds=2, epochs=2, batch_size=2, spacing=4.0,
-                  progress=False, accelerator="cpu", devices=2, strategy="ddp")
-train_run(cfg, {run!r}, model_factory=stub_factory)
+                  progress=False, accelerator="cpu", devices=2, strategy="ddp", model=SMALL_MODEL)
+train_run(cfg, {run!r})
 """
 
 
+@pytest.mark.slow  # ~20-40 s: two processes import torch and train two folds
 def test_ddp_on_two_cpu_processes_writes_one_complete_run(tmp_path: Path) -> None:
     cohort = make_training_cohort(tmp_path / "cohort", n=12)
     run = tmp_path / "run"

@@ -11,15 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from training_helpers import make_training_cohort, stub_factory, stub_moddrop
+from training_helpers import SMALL_MODEL, make_training_cohort
+from typer.testing import CliRunner
 
+from fusemed.cli.main import app
 from fusemed.cohort import Cohort
-from fusemed.training import TrainConfig, evaluate_run, predict_run, train_run
+from fusemed.models import FUSIONS
+from fusemed.training import TrainConfig, evaluate_run, predict_cohort, predict_run, train_run
 
 
 def _config(cohort: Path, **kw) -> TrainConfig:
     base = dict(cohort=cohort, target="outcome", fusion="concat", folds=2, epochs=2, batch_size=4,
-                spacing=4.0, progress=False, seed=3)
+                spacing=4.0, progress=False, seed=3, model=SMALL_MODEL)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -28,8 +31,7 @@ def _config(cohort: Path, **kw) -> TrainConfig:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("train")
     cohort = make_training_cohort(root / "cohort")
-    run = train_run(_config(cohort, moddrop=0.3), root / "run", model_factory=stub_factory,
-                    moddrop_fn=stub_moddrop)
+    run = train_run(_config(cohort, moddrop=0.3), root / "run")
     return cohort, run
 
 
@@ -90,13 +92,13 @@ def test_evaluate_and_predict_with_modalities_missing(trained: tuple[Path, Path]
     manifest = pd.read_csv(new / "manifest.csv", dtype=str, keep_default_na=False)
     manifest.loc[manifest.index[1:], "connectome"] = ""
     manifest.drop(columns=["pet"]).to_csv(new / "manifest.csv", index=False)
-    out = predict_run(run, new, tmp_path / "pred.csv", model_factory=stub_factory)
+    out = predict_run(run, new, tmp_path / "pred.csv")
     pred = pd.read_csv(out, dtype={"subject": str})
     assert len(pred) == 16 and pred["p"].between(0, 1).all()
     assert not pred["pattern"].str.contains("pet").any()
     assert (pred["pattern"] == "t1+clinical").sum() >= 10
     assert (pred["p_std"] > 0).all()  # two folds = a two-member ensemble
-    metrics = evaluate_run(run, new, tmp_path / "eval", model_factory=stub_factory)
+    metrics = evaluate_run(run, new, tmp_path / "eval")
     assert metrics["n"] == 16 and (tmp_path / "eval" / "predictions.csv").is_file()
 
 
@@ -120,35 +122,105 @@ def test_rerun_resumes_from_last_checkpoint_and_skips_done_folds(tmp_path: Path)
     cohort = make_training_cohort(tmp_path / "cohort", n=12)
     cfg = _config(cohort, epochs=3, patience=10)
     with pytest.raises(RuntimeError, match="simulated kill"):
-        train_run(cfg, tmp_path / "run", model_factory=stub_factory, callbacks=[_Kill()])
+        train_run(cfg, tmp_path / "run", callbacks=[_Kill()])
     assert (tmp_path / "run/fold-0/checkpoints/last.ckpt").is_file()
     assert not (tmp_path / "run/fold-0/done.json").exists()
     epochs = _Epochs()
-    train_run(cfg, tmp_path / "run", model_factory=stub_factory, callbacks=[epochs])
+    train_run(cfg, tmp_path / "run", callbacks=[epochs])
     assert epochs.seen == [1, 2, 0, 1, 2]  # fold 0 continued at epoch 1; fold 1 trained from scratch
-    assert json.loads((tmp_path / "run/fold-0/done.json").read_text())["epochs_trained"] == 3
+    assert (tmp_path / "run/fold-0/done.json").is_file()
+    assert json.loads((tmp_path / "run/fold-0/model.json").read_text())["epochs_trained"] == 3
     first = pd.read_csv(tmp_path / "run/predictions.csv")
     epochs = _Epochs()
-    train_run(cfg, tmp_path / "run", model_factory=stub_factory, callbacks=[epochs])
+    train_run(cfg, tmp_path / "run", callbacks=[epochs])
     assert epochs.seen == []  # both folds done: nothing retrained
     pd.testing.assert_frame_equal(first, pd.read_csv(tmp_path / "run/predictions.csv"))
     with pytest.raises(ValueError, match="different config"):
-        train_run(cfg.model_copy(update={"lr": 0.5}), tmp_path / "run", model_factory=stub_factory)
+        train_run(cfg.model_copy(update={"lr": 0.5}), tmp_path / "run")
 
 
 def test_training_is_deterministic_on_cpu(tmp_path: Path) -> None:
     cohort = make_training_cohort(tmp_path / "cohort", n=12)
     cfg = _config(cohort, moddrop=0.5)
-    a = train_run(cfg, tmp_path / "a", model_factory=stub_factory, moddrop_fn=stub_moddrop)
-    b = train_run(cfg, tmp_path / "b", model_factory=stub_factory, moddrop_fn=stub_moddrop)
+    a = train_run(cfg, tmp_path / "a")
+    b = train_run(cfg, tmp_path / "b")
     pa, pb = pd.read_csv(a / "predictions.csv"), pd.read_csv(b / "predictions.csv")
     np.testing.assert_allclose(pa["p"], pb["p"], rtol=0, atol=1e-6)
 
 
 def test_survival_target_reports_c_index(tmp_path: Path) -> None:
     cohort = make_training_cohort(tmp_path / "cohort", n=12)
-    run = train_run(_config(cohort, target="survival"), tmp_path / "run", model_factory=stub_factory)
+    run = train_run(_config(cohort, target="survival"), tmp_path / "run")
     pred = pd.read_csv(run / "predictions.csv")
     assert {"time", "event", "p"} <= set(pred.columns)
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 <= metrics["c_index"] <= 1 and metrics["n"] == 12
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_every_fusion_trains_and_predicts_on_the_hand_made_cohort(fusion: str, trained: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    cohort_dir, _ = trained
+    run = train_run(_config(cohort_dir, fusion=fusion, epochs=1, moddrop=0.2), tmp_path / "run")
+    pred = pd.read_csv(predict_run(run, cohort_dir, tmp_path / "p.csv"), dtype={"subject": str})
+    assert len(pred) == 16 and pred["p"].between(0, 1).all() and pred["p"].notna().all()
+    assert pred["pattern"].nunique() >= 4  # the missing patterns of the cohort, each predicted
+
+
+def test_cli_train_evaluate_predict(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    cohort_dir, _ = trained
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump({"cohort": str(cohort_dir), "target": "outcome", "fusion": "late",
+                                      "folds": 3, "epochs": 5, "spacing": 4.0, "model": SMALL_MODEL}))
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--config", str(config), "--out", str(run), "--fusion", "hemis",
+                                 "--folds", "2", "--epochs", "1", "--modalities", "t1,clinical", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "auroc" in result.output
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert (cfg["fusion"], cfg["folds"], cfg["epochs"], cfg["modalities"]) == ("hemis", 2, 1, ["t1", "clinical"])
+    assert set(pd.read_csv(run / "predictions.csv")["pattern"]) <= {"t1+clinical", "t1", "clinical"}
+    result = runner.invoke(app, ["evaluate", str(run)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "pred.csv"
+    result = runner.invoke(app, ["predict", str(run), "--cohort", str(cohort_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == 16
+    result = runner.invoke(app, ["train", "--cohort", str(cohort_dir), "--target", "outcme", "--out",
+                                 str(tmp_path / "bad"), "--folds", "2"])
+    assert result.exit_code != 0 and "outcome" in str(result.exception)  # did you mean
+
+
+def test_uncertainty_hook_gets_calibration_and_test_outputs_with_a_member_axis(tmp_path: Path) -> None:
+    from fusemed.training import register_uncertainty
+    from fusemed.training.hooks import UNCERTAINTY_STEPS
+
+    seen = []
+
+    @register_uncertainty("test-recorder")
+    def recorder(folds, config):  # noqa: ANN001, ANN202 - the UncertaintyStep signature
+        seen.extend(folds)
+        subjects = [s for f in folds for s in f.test.subjects]
+        return pd.DataFrame({"abstain": [False] * len(subjects)}, index=pd.Index(subjects, name="subject")), \
+            {"coverage": 0.9}
+
+    try:
+        cohort = make_training_cohort(tmp_path / "cohort", n=20)
+        cfg = _config(cohort, epochs=1, ensemble_size=2, calibration_fraction=0.25, uncertainty="test-recorder")
+        run = train_run(cfg, tmp_path / "run")
+    finally:
+        UNCERTAINTY_STEPS.pop("test-recorder")
+    splits = json.loads((run / "splits.json").read_text())
+    assert len(seen) == 2
+    for fold, split in zip(seen, splits, strict=True):
+        assert fold.calibration_source == "calibration" and fold.calibration.subjects == split["calibration"]
+        assert fold.test.logits.shape == (2, len(split["test"]), 1)  # (K members, n, 1 logit)
+        assert fold.calibration.y.shape == (len(split["calibration"]),)
+        assert not set(split["calibration"]) & set(split["train"] + split["val"] + split["test"])
+    assert (run / "fold-0" / "member-1" / "model.pt").is_file()
+    pred = pd.read_csv(run / "predictions.csv")
+    assert "abstain" in pred and len(pred) == 20
+    assert json.loads((run / "metrics.json").read_text())["coverage"] == 0.9
+    _, logits = predict_cohort(run, Cohort.load(cohort))
+    assert logits.shape[0] == 4  # 2 folds x 2 members

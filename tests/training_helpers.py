@@ -1,4 +1,4 @@
-"""A hand-made cohort our simulator did not write, and a tiny stand-in model, for the training tests."""
+"""A hand-made cohort our simulator did not write, and a tiny model config, for the training tests."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import torch
 import yaml
-from torch import nn
+
+#: fusemed.models.ModelConfig fields for a model small enough to train in a second on one core
+SMALL_MODEL = {"embed_dim": 8, "volume_channels": [4], "hidden": 8, "attention_heads": 2}
 
 
 def make_training_cohort(root: Path, n: int = 16, seed: int = 0) -> Path:
@@ -54,42 +55,3 @@ def make_training_cohort(root: Path, n: int = 16, seed: int = 0) -> Path:
                         "survival": {"kind": "survival", "time": "days", "event": "event"}}}
     (root / "cohort.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return root
-
-
-class StubModel(nn.Module):
-    """Flatten each modality, a linear map to 8-d, mean over present modalities, a linear head."""
-
-    def __init__(self, shapes: dict[str, tuple[int, ...]], task_kind: str, n_classes: int) -> None:
-        super().__init__()
-        self.names = list(shapes)
-        self.task_kind = task_kind
-        self.enc = nn.ModuleDict({m: nn.Linear(int(np.prod(s)), 8) for m, s in shapes.items()})
-        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(8, n_classes if task_kind == "multiclass" else 1))
-
-    def forward(self, inputs: dict[str, torch.Tensor], present: torch.Tensor) -> torch.Tensor:
-        z = torch.stack([self.enc[m](inputs[m].flatten(1)) for m in self.names], 1)  # (B, M, 8)
-        w = present.float().unsqueeze(-1)
-        return self.head((z * w).sum(1) / w.sum(1).clamp(min=1))
-
-    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.task_kind == "survival":
-            from torchsurv.loss.cox import neg_partial_log_likelihood
-
-            if len(output) < 2 or not target[:, 1].any():  # no comparable pair: no signal
-                return output.sum() * 0.0
-            return neg_partial_log_likelihood(output, target[:, 1].bool(), target[:, 0], reduction="mean")
-        if self.task_kind == "binary":
-            return nn.functional.binary_cross_entropy_with_logits(output[:, 0], target.float())
-        return nn.functional.cross_entropy(output, target)
-
-
-def stub_factory(config, shapes, kinds, task) -> nn.Module:  # noqa: ANN001 - the ModelFactory signature
-    return StubModel(shapes, task.kind, task.n_classes)
-
-
-def stub_moddrop(present: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
-    drop = torch.rand(present.shape, generator=generator) < p
-    kept = present & ~drop
-    empty = kept.sum(1) == 0
-    kept[empty] = present[empty]
-    return kept

@@ -9,6 +9,7 @@ A metric that is undefined on a group (e.g. AUROC with one class present) is ``N
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,12 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict
     """``y`` ``(n,)`` in {0, 1}, ``p`` ``(n,)`` probability of class 1."""
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
     both = len(np.unique(y)) == 2
+    with warnings.catch_warnings():  # a one-class pattern group: balanced accuracy = that class's recall
+        warnings.simplefilter("ignore", UserWarning)
+        return _binary(y, p, both, threshold)
+
+
+def _binary(y: np.ndarray, p: np.ndarray, both: bool, threshold: float) -> dict[str, Any]:
     return {
         "auroc": float(roc_auc_score(y, p)) if both else None,
         "auprc": float(average_precision_score(y, p)) if both else None,

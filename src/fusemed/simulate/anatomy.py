@@ -66,9 +66,9 @@ class Anatomy:
 
     @property
     def channels(self) -> dict[str, np.ndarray]:
-        """The maps the renderer warps into each subject's space."""
+        """The maps the renderer warps into each subject's space (the template is skull-stripped, so
+        the images are too, as after a standard brain extraction)."""
         return {
-            "t1": self.t1,
             "gm": self.gm,
             "wm": self.wm,
             "csf": self.csf,

@@ -7,6 +7,7 @@ The module knows nothing of fusion strategies (no string branching on fusion typ
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -16,17 +17,28 @@ from torch import nn
 from fusemed.training.config import TrainConfig
 from fusemed.training.data import Task
 
-#: ``(config, shapes {name: per-sample shape}, kinds {name: kind}, task) -> nn.Module``
-ModelFactory = Callable[[TrainConfig, dict[str, tuple[int, ...]], dict[str, str], Task], nn.Module]
+
+@dataclass(frozen=True)
+class Slot:
+    """One modality as the batches carry it: per-sample ``shape`` (no batch axis), ``mesh`` for surfaces."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    mesh: str | None = None
 
 
-def build_model(config: TrainConfig, shapes: dict[str, tuple[int, ...]], kinds: dict[str, str],
-                task: Task) -> nn.Module:
+#: ``(config, slots in present-column order, task) -> nn.Module`` with ``forward(inputs, present)``, ``loss``
+ModelFactory = Callable[[TrainConfig, list[Slot], Task], nn.Module]
+
+
+def build_model(config: TrainConfig, slots: list[Slot], task: Task) -> nn.Module:
     """Build the model through ``fusemed.models.build_model`` (the default factory)."""
     from fusemed.models import ModalityInfo, ModelConfig, TaskInfo
     from fusemed.models import build_model as build
 
-    infos = [ModalityInfo(name=m, kind=kinds[m], shape=tuple(shapes[m])) for m in shapes]
+    infos = [ModalityInfo(name=s.name, kind=s.kind, shape=tuple(s.shape),
+                          **({"mesh": s.mesh} if s.mesh else {})) for s in slots]
     extra = dict(config.model)
     if config.uncertainty == "evidential":
         import fusemed.uncertainty.evidential_head  # noqa: F401 - registers HEADS["evidential"]

@@ -21,7 +21,7 @@ from fusemed.training.data import CaseDataset, Collate, Task, pattern_of, stack_
 from fusemed.training.hooks import SplitOutputs, probabilities
 from fusemed.training.inference import load_weights, predict_logits, read_meta
 from fusemed.training.io import atomic_write_csv, atomic_write_json, cohort_fingerprint
-from fusemed.training.module import ModelFactory, build_model
+from fusemed.training.module import ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
 from fusemed.training.runner import predictions_frame
 
@@ -37,6 +37,12 @@ def fold_dirs(run: Path) -> list[Path]:
     return dirs
 
 
+def member_weights(fold_dir: Path) -> list[Path]:
+    """``model.pt`` of every ensemble member of a fold (member 0 first)."""
+    extra = sorted(fold_dir.glob("member-*/model.pt"), key=lambda p: int(p.parent.name.split("-")[1]))
+    return [fold_dir / "model.pt", *extra]
+
+
 def _run_task(meta: dict[str, Any]) -> Task:
     t = meta["task"]
     return Task(t["name"], t["kind"], int(t["n_classes"]))
@@ -47,13 +53,14 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     """Ensemble prediction of every fold's model on ``cohort``.
 
     Returns ``(frame, member_logits (K, n, C))``: ``frame`` has ``subject, pattern, y_true, p`` (plus
-    ``p_<k>`` / ``time, event``, ``p_std`` across folds); K = number of folds.
+    ``p_<k>`` / ``time, event``, ``p_std`` across members); K = folds x ensemble members per fold.
     """
     run = Path(run)
     config = TrainConfig.load_run(run)
     dirs = fold_dirs(run)
     meta = read_meta(dirs[0] / "model.pt")
-    modalities, kinds, task = meta["modalities"], meta["kinds"], _run_task(meta)
+    modalities, task = meta["modalities"], _run_task(meta)
+    kinds = {s["name"]: s["kind"] for s in meta["slots"]}
     declared = cohort.spec.modalities
     for m in modalities:
         if m not in declared:
@@ -70,10 +77,11 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     members = []
     for d in dirs:
         prep = Preprocessing.load(d / "preprocessing.json")
-        shapes = {m: tuple(s) for m, s in read_meta(d / "model.pt")["shapes"].items()}
-        model = load_weights(factory(config, shapes, kinds, task), d / "model.pt")
-        ds = CaseDataset(cases, modalities, prep, label_task, cache=False)
-        members.append(predict_logits(model, ds, Collate(modalities, shapes), batch_size))
+        slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in read_meta(d / "model.pt")["slots"]]
+        ds = CaseDataset(cases, modalities, prep, label_task, cache=True)
+        for weights in member_weights(d):
+            model = load_weights(factory(config, slots, task), weights)
+            members.append(predict_logits(model, ds, Collate(modalities, prep.shapes()), batch_size))
     logits = np.stack(members)
     y = stack_targets(task, cases) if labelled else None
     split = SplitOutputs([c.subject for c in cases], logits, y, [pattern_of(c, modalities) for c in cases])

@@ -156,6 +156,9 @@ class VolumePreprocessor(Preprocessor):
 
     def resample(self, img: nib.Nifti1Image) -> np.ndarray:
         """``(X, Y, Z)`` float32 on the grid; voxels outside the subject's field of view are 0."""
+        fast = _aligned_copy(img, self.affine, tuple(self.grid_shape))
+        if fast is not None:
+            return fast
         out = resample_img(img, target_affine=self.affine, target_shape=tuple(self.grid_shape),
                            interpolation="linear", fill_value=0.0, force_resample=True, copy_header=True)
         return np.asarray(out.dataobj, dtype=np.float32)
@@ -179,6 +182,33 @@ class VolumePreprocessor(Preprocessor):
     @property
     def shape(self) -> tuple[int, ...]:
         return (1, *self.grid_shape)
+
+
+def _aligned_copy(img: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Exact shortcut when the image's voxel centres fall on the grid's (same spacing, axes flipped at
+    most, e.g. LAS data on a RAS grid): flips and a shifted copy, no interpolation. ``None`` otherwise."""
+    vox = np.linalg.inv(affine) @ img.affine  # image voxel -> grid voxel
+    lin, shift = vox[:3, :3], vox[:3, 3]
+    signs = np.diag(lin)
+    if not (np.allclose(lin, np.diag(signs), atol=1e-4) and np.allclose(np.abs(signs), 1, atol=1e-4)
+            and np.allclose(shift, np.round(shift), atol=1e-3)):
+        return None
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    offset = np.round(shift).astype(int)
+    for axis, sign in enumerate(signs):
+        if sign < 0:  # grid index = -i + o  ->  flipped index i' = n-1-i lands at i' + o - (n-1)
+            data = np.flip(data, axis)
+            offset[axis] -= data.shape[axis] - 1
+    out = np.zeros(shape, dtype=np.float32)
+    src, dst = [], []
+    for n_src, n_dst, o in zip(data.shape, shape, offset, strict=True):
+        lo, hi = max(0, o), min(n_dst, o + n_src)
+        if hi <= lo:
+            return out
+        dst.append(slice(lo, hi))
+        src.append(slice(lo - o, hi - o))
+    out[tuple(dst)] = data[tuple(src)]
+    return out
 
 
 def reference_grid(cases: Iterable[Case], names: list[str], spacing: float, grid: str = "training",
