@@ -33,9 +33,10 @@ def main(
 
 
 def _register() -> None:
-    from fusemed.cli import validate
+    from fusemed.cli import simulate, validate
 
     app.command("validate")(validate.validate_command)
+    app.command("simulate")(simulate.simulate_command)
 
 
 _register()
