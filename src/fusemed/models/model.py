@@ -60,11 +60,12 @@ class MultimodalModel(nn.Module):
         for j, (name, encoder) in enumerate(self.encoders.items()):
             x = inputs[name]
             rows = present[:, j].nonzero().flatten()
-            out = x.new_zeros(x.shape[0], encoder.out_dim)
             if rows.numel():
-                out = out.index_copy(0, rows, encoder(x.index_select(0, rows)))
+                encoded = encoder(x.index_select(0, rows))  # dtype may differ from x under autocast
+                out = encoded.new_zeros(x.shape[0], encoded.shape[1]).index_copy(0, rows, encoded)
             else:  # keep the encoder in the graph (zero gradient) so DDP needs no find_unused_parameters
-                out = out + sum(p.sum() for p in encoder.parameters()) * 0.0
+                unused = sum(p.sum() for p in encoder.parameters()) * 0.0
+                out = x.new_zeros(x.shape[0], encoder.out_dim) + unused
             embeddings[name] = out
         return embeddings
 
