@@ -183,10 +183,55 @@ def main() -> None:
                 fold: {g: t["fallback"] for g, t in info["groups"].items() if t["fallback"]}
                 for fold, info in metrics["uncertainty"]["folds"].items()
             },
+            "epistemic_per_pattern": epistemic_per_pattern(run),
             "splits": split_study(oof_logits(run), args.alpha, args.repeats, args.seed),
         }
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))  # noqa: T201 - a benchmark script reports on stdout
+    (args.out / "results.md").write_text(render_markdown(results))
+    print(render_markdown(results))  # noqa: T201 - a benchmark script reports on stdout
+
+
+def epistemic_per_pattern(run: Path) -> dict[str, dict[str, float]]:
+    """Mean MC-dropout epistemic / aleatoric uncertainty (nats) per pattern, from predictions.csv."""
+    frame = pd.read_csv(run / "predictions.csv")
+    grouped = frame.groupby("pattern")[["epistemic", "aleatoric"]].mean()
+    return {p: {k: float(v) for k, v in row.items()} for p, row in grouped.iterrows()}
+
+
+def render_markdown(results: dict) -> str:
+    """The tables of benchmarks/uncertainty.md."""
+    lines = []
+    for fusion, r in results["fusions"].items():
+        s = r["splits"]
+        c = s["calibration"]
+        lines += [
+            f"### {fusion} fusion (training {r['train_seconds']:.0f} s)",
+            "",
+            f"Pipeline (out-of-fold, per-fold calibration split, pattern-conditional sets): AUROC "
+            f"{r['pipeline']['auroc']:.3f}, ECE {r['pipeline']['ece']:.3f}, coverage {r['pipeline']['coverage']:.3f}, "
+            f"mean set size {r['pipeline']['mean_set_size']:.2f}.",
+            "",
+            f"Calibration ({results['repeats']} random 50/50 splits of the out-of-fold predictions): ECE "
+            f"{c['ece_before']:.3f} → {c['ece_after']:.3f}, NLL {c['nll_before']:.3f} → {c['nll_after']:.3f}, "
+            f"Brier {c['brier_before']:.3f} → {c['brier_after']:.3f} (mean T = {c['temperature']:.2f}).",
+            "",
+            "| pattern | n | coverage marginal | coverage per pattern | set size marginal | set size per pattern "
+            "| fallback share | epistemic (nats) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        o = s["overall"]
+        lines.append(
+            f"| all | {sum(e['n'] for e in s['per_pattern'].values())} | {o['coverage_none']:.3f} | "
+            f"{o['coverage_pattern']:.3f} | {o['set_size_none']:.2f} | {o['set_size_pattern']:.2f} | | |"
+        )
+        for pattern, e in s["per_pattern"].items():
+            epi = r.get("epistemic_per_pattern", {}).get(pattern, {}).get("epistemic", float("nan"))
+            lines.append(
+                f"| {pattern} | {e['n']} | {e['coverage_none']:.3f} | {e['coverage_pattern']:.3f} | "
+                f"{e['set_size_none']:.2f} | {e['set_size_pattern']:.2f} | {e['fallback_share']:.2f} | {epi:.4f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
