@@ -7,6 +7,7 @@ it to turn an average of per-modality decision vectors into an average of per-mo
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 import torch
@@ -95,16 +96,16 @@ class SurvivalHead(Head, name="survival"):
             time, event = target
         else:
             if target.ndim != 2 or target.shape[1] != 2:
-                raise ValueError(
-                    f"survival target must be (B, 2) = [time, event], got shape {tuple(target.shape)}"
-                )
+                raise ValueError(f"survival target must be (B, 2) = [time, event], got shape {tuple(target.shape)}")
             time, event = target[:, 0], target[:, 1]
-        log_hz = output.reshape(-1)
+        log_hz = output.reshape(-1).float()  # the partial likelihood sums exponentials: keep fp32
         event = event.reshape(-1).bool()
         if log_hz.numel() < 2 or not bool(event.any()):
             return log_hz.sum() * 0.0
         time = time.reshape(-1).to(log_hz.dtype)
-        return neg_partial_log_likelihood(log_hz, event, time, ties_method="efron")
+        with warnings.catch_warnings():  # ties are expected (days), Efron is our deliberate choice
+            warnings.filterwarnings("ignore", message="Ties in `time` detected")
+            return neg_partial_log_likelihood(log_hz, event, time, ties_method="efron")
 
     def predict(self, output: Tensor) -> Tensor:
         """Risk score (log relative hazard, higher = earlier event), `(B,)`."""

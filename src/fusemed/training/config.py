@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fusemed.training.io import atomic_write_text
 
@@ -40,11 +40,13 @@ class TrainConfig(BaseModel):
     max_grid: int = Field(96, ge=4, description="largest grid side in voxels (the box is cropped about its centre)")
     moddrop: float = Field(0.0, ge=0, lt=1, description="modality dropout probability during training")
     model: dict[str, Any] = Field(default_factory=dict, description="extra fusemed.models.ModelConfig fields")
-    uncertainty: str = Field("none", description="uncertainty step run per fold after training (issue 5)")
-    calibrate: bool = False
-    alpha: float = Field(0.1, gt=0, lt=1)
-    mc_samples: int = Field(0, ge=0, description="MC-dropout passes at prediction (0: one deterministic pass)")
-    ensemble_size: int = Field(1, ge=1, description="models per fold, trained with different seeds")
+    uncertainty: str = Field("none", description="none | mc_dropout | ensemble | evidential (issue 5)")
+    calibrate: bool = Field(False, description="temperature scaling fitted on each fold's calibration split")
+    alpha: float = Field(0.1, gt=0, lt=1, description="conformal miscoverage: sets cover with prob >= 1-alpha")
+    mc_samples: int = Field(0, ge=0, description="MC-dropout passes at prediction (0: one deterministic pass; "
+                            "uncertainty=mc_dropout makes it 20)")
+    ensemble_size: int = Field(1, ge=1, description="models per fold, trained with different seeds "
+                               "(uncertainty=ensemble makes it 5)")
     conformal_score: Literal["lac", "aps"] = "lac"
     conformal_groupby: Literal["none", "class", "pattern"] = Field(
         "pattern", description="conformal calibration groups: marginal, per class, per missing pattern")
@@ -56,6 +58,25 @@ class TrainConfig(BaseModel):
     deterministic: bool = True
     progress: bool = True
     cache: bool = Field(True, description="keep preprocessed tensors in memory between epochs")
+
+    @field_validator("uncertainty")
+    @classmethod
+    def _known_uncertainty(cls, value: str) -> str:
+        """Fail before training, not after it, on a misspelt method ("did you mean ...")."""
+        from monai.utils import look_up_option
+
+        from fusemed.training.hooks import UNCERTAINTY_STEPS
+
+        return look_up_option(value, ("none", "mc_dropout", "ensemble", "evidential", *UNCERTAINTY_STEPS))
+
+    @model_validator(mode="after")
+    def _members_for_the_method(self) -> TrainConfig:
+        """mc_dropout and ensemble need several predictions per subject: give them sensible defaults."""
+        if self.uncertainty == "mc_dropout" and self.mc_samples == 0:
+            self.mc_samples = 20
+        if self.uncertainty == "ensemble" and self.ensemble_size == 1:
+            self.ensemble_size = 5
+        return self
 
     @field_validator("modalities", mode="before")
     @classmethod

@@ -262,6 +262,9 @@ def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[s
     frame = frame.sort_values(["fold", "subject"]).reset_index(drop=True)
     atomic_write_csv(out / "predictions.csv", frame)
     metrics = discrimination_report(frame, task.kind, modalities)
-    metrics.update(extra_metrics)
+    extra_patterns = extra_metrics.get("per_pattern", {})
+    metrics.update({k: v for k, v in extra_metrics.items() if k != "per_pattern"})
+    for pattern, values in extra_patterns.items():  # the uncertainty metrics join each pattern's entry
+        metrics.setdefault("per_pattern", {}).setdefault(pattern, {}).update(values)
     metrics["task"] = {"target": task.name, "kind": task.kind, "folds": config.folds, "fusion": config.fusion}
     atomic_write_json(out / "metrics.json", metrics)

@@ -17,10 +17,14 @@ class LMFFusion(Fusion, name="lmf"):
     `e_m` is replaced by a learned placeholder.
     """
 
+    mechanism = "low-rank factorisation of the tensor-fusion outer product"
+    on_missing = "none natively: learned placeholder"
+    source = "Liu et al., ACL 2018; TFN (Zadeh 2017)"
+
     def __init__(self, modalities: list[ModalityInfo], config: ModelConfig) -> None:
         super().__init__(modalities, config)
         n, d, rank = len(self.streams), config.embed_dim, config.lmf_rank
-        self.missing = nn.Parameter(torch.randn(n, d) * 0.02)
+        self.placeholder = nn.Parameter(torch.randn(n, d) * 0.02)
         self.factors = nn.Parameter(torch.empty(n, rank, d + 1, d))
         for m in range(n):
             nn.init.xavier_normal_(self.factors.data[m])
@@ -29,7 +33,7 @@ class LMFFusion(Fusion, name="lmf"):
         self.drop = nn.Dropout(config.dropout)
 
     def fuse(self, embeddings: dict[str, Tensor], present: Tensor) -> Tensor:
-        stacked = self.stack(embeddings, present, fill=self.missing)  # (B, S, D)
+        stacked = self.stack(embeddings, present, fill=self.placeholder)  # (B, S, D)
         ones = stacked.new_ones(*stacked.shape[:2], 1)
         augmented = torch.cat([stacked, ones], dim=-1)  # (B, S, D+1)
         per_modality = torch.einsum("bsi,srio->sbro", augmented, self.factors)  # (S, B, R, D)
