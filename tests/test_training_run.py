@@ -213,8 +213,10 @@ def test_uncertainty_hook_gets_calibration_and_test_outputs_with_a_member_axis(t
         cohort = make_training_cohort(tmp_path / "cohort", n=20)
         cfg = _config(cohort, epochs=1, ensemble_size=2, calibration_fraction=0.25, uncertainty="test-recorder")
         run = train_run(cfg, tmp_path / "run")
+        _, logits = predict_cohort(run, Cohort.load(cohort))
     finally:
         UNCERTAINTY_STEPS.pop("test-recorder")
+    assert logits.shape[0] == 4  # 2 folds x 2 members
     splits = json.loads((run / "splits.json").read_text())
     assert len(seen) == 2
     for fold, split in zip(seen, splits, strict=True):
@@ -226,5 +228,3 @@ def test_uncertainty_hook_gets_calibration_and_test_outputs_with_a_member_axis(t
     pred = pd.read_csv(run / "predictions.csv")
     assert "abstain" in pred and len(pred) == 20
     assert json.loads((run / "metrics.json").read_text())["coverage"] == 0.9
-    _, logits = predict_cohort(run, Cohort.load(cohort))
-    assert logits.shape[0] == 4  # 2 folds x 2 members
