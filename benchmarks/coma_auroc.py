@@ -74,8 +74,9 @@ def train_one(args: argparse.Namespace, cohort: Path, work: Path, fusion: str) -
     cfg = TrainConfig(cohort=cohort, target="outcome", fusion=fusion, folds=args.folds, epochs=args.epochs,
                       batch_size=16, patience=args.patience, lr=args.lr, moddrop=0.2, progress=False, seed=0,
                       accelerator=args.accelerator, deterministic=args.accelerator == "cpu")
-    run = train_run(cfg, work / f"run-{fusion}")
-    (run / "minutes.json").write_text(json.dumps((time.perf_counter() - t0) / 60))
+    run = train_run(cfg, work / f"run-{fusion}")  # a rerun skips trained folds and only rewrites results
+    if not (run / "minutes.json").is_file():
+        (run / "minutes.json").write_text(json.dumps((time.perf_counter() - t0) / 60))
 
 
 def main() -> None:
