@@ -155,8 +155,9 @@ def main() -> None:
         f"up to {args.epochs} epochs (AdamW, lr {args.lr}, batch 16) with early stopping (patience "
         f"{args.patience}) on an inner validation split.",
         "",
-        "AUROC [95 % bootstrap CI]; robustness = AUROC(pattern) / AUROC(all modalities), over patterns "
-        "with both classes present. Numbers as they came out of one run, not tuned.",
+        "AUROC [95 % bootstrap CI]; robustness = AUROC(pattern) / AUROC(all six modalities), mean and worst "
+        "over the incomplete missing-modality patterns with >= 10 subjects and both classes. "
+        "Numbers as they came out of one run, not tuned.",
         "",
         "| strategy | AUROC [95 % CI] | Brier | robustness mean / worst | minutes |",
         "|---|---|---:|---|---:|",
