@@ -152,6 +152,17 @@ def test_training_is_deterministic_on_cpu(tmp_path: Path) -> None:
     np.testing.assert_allclose(pa["p"], pb["p"], rtol=0, atol=1e-6)
 
 
+def test_multiclass_target_writes_class_probabilities(tmp_path: Path) -> None:
+    cohort = make_training_cohort(tmp_path / "cohort", n=12)
+    run = train_run(_config(cohort, target="grade", epochs=1), tmp_path / "run")
+    pred = pd.read_csv(run / "predictions.csv")
+    probs = pred[["p_0", "p_1", "p_2"]].to_numpy()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-6)
+    assert (pred["p"] == probs.max(1)).all() and (pred["y_pred"] == probs.argmax(1)).all()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n"] == 12 and 0 <= metrics["brier"] <= 2  # multiclass Brier, summed over classes
+
+
 def test_survival_target_reports_c_index(tmp_path: Path) -> None:
     cohort = make_training_cohort(tmp_path / "cohort", n=12)
     run = train_run(_config(cohort, target="survival"), tmp_path / "run")

@@ -44,14 +44,14 @@ def make_training_cohort(root: Path, n: int = 16, seed: int = 0) -> Path:
             conn = f"d{i}/conn.npz"
         rows.append({"subject": sid, "site": "A" if i % 3 else "B", "t1": f"d{i}/t1.nii.gz" if i != 3 else None,
                      "pet": pet, "connectome": conn, "age": None if i % 6 == 0 else 50 + 10 * y + i,
-                     "gcs": None if i % 7 == 3 else 3 + 5 * (1 - y), "outcome": y,
+                     "gcs": None if i % 7 == 3 else 3 + 5 * (1 - y), "outcome": y, "grade": y + (i % 3 == 0),
                      "days": 10.0 + 5 * i * (1 - y), "event": int(y or i % 3 == 0)})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
     spec = {"name": "hand-made-train", "site_column": "site",
             "modalities": {"t1": {"kind": "volume"}, "pet": {"kind": "volume"},
                            "connectome": {"kind": "graph"},
                            "clinical": {"kind": "tabular", "columns": ["age", "gcs"]}},
-            "targets": {"outcome": {"kind": "binary"},
+            "targets": {"outcome": {"kind": "binary"}, "grade": {"kind": "multiclass"},
                         "survival": {"kind": "survival", "time": "days", "event": "event"}}}
     (root / "cohort.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return root
