@@ -85,7 +85,7 @@ class Coma(Scenario):
             weight = (np.abs(s.mid[:, 0]) > 30) & (s.mid[:, 1] > -50) & (s.mid[:, 1] < 30)
         else:  # contusions: frontal and temporal poles
             weight = (s.mid[:, 1] > 10) | (s.mid[:, 2] < -5)
-        v = pick_vertex(rng, weight.astype(float) + 0.05)
+        v = pick_vertex(rng, (weight.astype(float) + 0.05) * s.cortical)
         has_lesion = bool(rng.random() < LESION_P[etiology])
         radius = float(rng.uniform(10, 28))
         centre = s.mid[v] - 0.4 * radius * s.normal[v]  # reaching into white matter
@@ -127,7 +127,8 @@ class Coma(Scenario):
     def explained_loss(self, rec: dict[str, Any]) -> float:
         """Share of normal cortical metabolism lost to the lesion, averaged over fsaverage5 vertices:
         what separates the PET-visible cortical mean from the diffuse `metabolism`."""
-        return float(1 - self.lesion_metabolism(self.anatomy.surface.mid.T, rec).mean())
+        s = self.anatomy.surface
+        return float(1 - self.lesion_metabolism(s.mid[s.cortical].T, rec).mean())
 
     def modify(self, fields: dict[str, np.ndarray], xt: np.ndarray, rec: dict[str, Any]) -> None:
         mult = np.full_like(fields["gm"], rec["metabolism"])
