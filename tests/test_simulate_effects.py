@@ -138,3 +138,17 @@ def test_sites_differ_in_intensity_scale():
     # white-matter level in scanner units / the site's scale is the same everywhere (about 1)
     normalised = [np.mean(v) for v in medians.values()]
     assert len(normalised) == 2 and np.ptp(normalised) < 0.15 and 0.8 < np.mean(normalised) < 1.4
+
+
+def test_las_and_ras_sites_put_the_lesion_at_the_same_world_position(epilepsy):
+    from dataclasses import replace
+
+    from nibabel.affines import apply_affine
+
+    scen, site, patients = epilepsy
+    rec = patients[0]
+    centres = []
+    for las in (False, True):
+        out = render_subject(scen.anatomy, scen, rec, replace(site, las=las), ("t1",), noise=False)
+        centres.append(apply_affine(out.grid.affine, np.argwhere(out.mask).mean(0)))
+    assert np.allclose(centres[0], centres[1], atol=0.5)

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fusemed.simulate import coma as _coma  # noqa: F401  (registers the scenario)
+from fusemed.simulate import epilepsy as _epilepsy  # noqa: F401
 from fusemed.simulate.anatomy import Anatomy, load_anatomy
 from fusemed.simulate.config import SimulationConfig
 from fusemed.simulate.connectome import simulate_connectome
