@@ -81,8 +81,12 @@ def test_preprocessing_saved_with_the_run_is_fitted_on_training_subjects(trained
 def test_evaluate_and_predict_with_modalities_missing(trained: tuple[Path, Path], tmp_path: Path) -> None:
     cohort_dir, run = trained
     before = json.loads((run / "metrics.json").read_text())
+    pattern = next(iter(before["per_pattern"]))
+    before["ece"], before["per_pattern"][pattern]["coverage"] = 0.05, 0.9  # as an uncertainty step adds
+    (run / "metrics.json").write_text(json.dumps(before))
     again = evaluate_run(run)
     assert again["auroc"] == pytest.approx(before["auroc"])
+    assert again["ece"] == 0.05 and again["per_pattern"][pattern]["coverage"] == 0.9  # other steps' keys kept
     # a new cohort that never acquired PET and lacks the connectome for everyone but one subject
     new = tmp_path / "new"
     shutil.copytree(cohort_dir, new)
@@ -209,8 +213,10 @@ def test_uncertainty_hook_gets_calibration_and_test_outputs_with_a_member_axis(t
         cohort = make_training_cohort(tmp_path / "cohort", n=20)
         cfg = _config(cohort, epochs=1, ensemble_size=2, calibration_fraction=0.25, uncertainty="test-recorder")
         run = train_run(cfg, tmp_path / "run")
+        _, logits = predict_cohort(run, Cohort.load(cohort))
     finally:
         UNCERTAINTY_STEPS.pop("test-recorder")
+    assert logits.shape[0] == 4  # 2 folds x 2 members
     splits = json.loads((run / "splits.json").read_text())
     assert len(seen) == 2
     for fold, split in zip(seen, splits, strict=True):
@@ -222,5 +228,3 @@ def test_uncertainty_hook_gets_calibration_and_test_outputs_with_a_member_axis(t
     pred = pd.read_csv(run / "predictions.csv")
     assert "abstain" in pred and len(pred) == 20
     assert json.loads((run / "metrics.json").read_text())["coverage"] == 0.9
-    _, logits = predict_cohort(run, Cohort.load(cohort))
-    assert logits.shape[0] == 4  # 2 folds x 2 members

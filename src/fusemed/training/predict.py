@@ -119,7 +119,11 @@ def evaluate_run(run: str | Path, cohort: str | Path | None = None, out: str | P
         frame = pd.read_csv(run / "predictions.csv", dtype={"subject": str})
         path = run / "metrics.json"
         metrics = json.loads(path.read_text()) if path.is_file() else {}
-        metrics.update(discrimination_report(frame, task.kind, modalities))
+        fresh = discrimination_report(frame, task.kind, modalities)
+        per_pattern = metrics.get("per_pattern", {})
+        for pattern, values in fresh.pop("per_pattern").items():  # keep other steps' per-pattern keys
+            per_pattern.setdefault(pattern, {}).update(values)
+        metrics.update(fresh, per_pattern=per_pattern)
         atomic_write_json(path, metrics)
         return metrics
     loaded = Cohort.load(cohort)

@@ -13,6 +13,8 @@ the per-sample array the models expect:
 from __future__ import annotations
 
 import logging
+import os
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +30,45 @@ from fusemed.training.io import atomic_write_json
 log = logging.getLogger(__name__)
 
 _EPS = 1e-6
+
+
+class _ResampledCache:
+    """Process-wide LRU of volumes already resampled onto a grid, keyed by file, mtime and grid.
+
+    Cross-validation refits the intensity statistics per fold but usually lands on the same grid: the
+    costly part (decompress + resample) is then done once per file, not once per fold. Budget in MB
+    from ``FUSEMED_VOLUME_CACHE_MB`` (default 1024; 0 disables).
+    """
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.bytes = 0
+
+    @staticmethod
+    def key(img: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...]) -> tuple | None:
+        name = img.get_filename()
+        if not name:
+            return None
+        return (name, os.stat(name).st_mtime_ns, img.affine.tobytes(), affine.tobytes(), tuple(shape))
+
+    def get(self, key: tuple | None) -> np.ndarray | None:
+        if key is None or key not in self.items:
+            return None
+        self.items.move_to_end(key)
+        return self.items[key]
+
+    def put(self, key: tuple | None, value: np.ndarray) -> None:
+        budget = float(os.environ.get("FUSEMED_VOLUME_CACHE_MB", "1024")) * 2**20
+        if key is None or value.nbytes > budget:
+            return
+        self.items[key] = value
+        self.bytes += value.nbytes
+        while self.bytes > budget:
+            _, old = self.items.popitem(last=False)
+            self.bytes -= old.nbytes
+
+
+_RESAMPLED = _ResampledCache()
 
 
 class Preprocessor:
@@ -156,12 +197,17 @@ class VolumePreprocessor(Preprocessor):
 
     def resample(self, img: nib.Nifti1Image) -> np.ndarray:
         """``(X, Y, Z)`` float32 on the grid; voxels outside the subject's field of view are 0."""
-        fast = _aligned_copy(img, self.affine, tuple(self.grid_shape))
-        if fast is not None:
-            return fast
-        out = resample_img(img, target_affine=self.affine, target_shape=tuple(self.grid_shape),
-                           interpolation="linear", fill_value=0.0, force_resample=True, copy_header=True)
-        return np.asarray(out.dataobj, dtype=np.float32)
+        key = _RESAMPLED.key(img, self.affine, tuple(self.grid_shape))
+        cached = _RESAMPLED.get(key)
+        if cached is not None:
+            return cached.copy()
+        data = _aligned_copy(img, self.affine, tuple(self.grid_shape))
+        if data is None:
+            out = resample_img(img, target_affine=self.affine, target_shape=tuple(self.grid_shape),
+                               interpolation="linear", fill_value=0.0, force_resample=True, copy_header=True)
+            data = np.asarray(out.dataobj, dtype=np.float32)
+        _RESAMPLED.put(key, data)
+        return data.copy()
 
     def fit(self, values: Iterable[nib.Nifti1Image]) -> VolumePreprocessor:
         total, total_sq, count = 0.0, 0.0, 0
