@@ -74,8 +74,9 @@ def train_one(args: argparse.Namespace, cohort: Path, work: Path, fusion: str) -
     cfg = TrainConfig(cohort=cohort, target="outcome", fusion=fusion, folds=args.folds, epochs=args.epochs,
                       batch_size=16, patience=args.patience, lr=args.lr, moddrop=0.2, progress=False, seed=0,
                       accelerator=args.accelerator, deterministic=args.accelerator == "cpu")
-    run = train_run(cfg, work / f"run-{fusion}")
-    (run / "minutes.json").write_text(json.dumps((time.perf_counter() - t0) / 60))
+    run = train_run(cfg, work / f"run-{fusion}")  # a rerun skips trained folds and only rewrites results
+    if not (run / "minutes.json").is_file():
+        (run / "minutes.json").write_text(json.dumps((time.perf_counter() - t0) / 60))
 
 
 def main() -> None:
@@ -154,8 +155,9 @@ def main() -> None:
         f"up to {args.epochs} epochs (AdamW, lr {args.lr}, batch 16) with early stopping (patience "
         f"{args.patience}) on an inner validation split.",
         "",
-        "AUROC [95 % bootstrap CI]; robustness = AUROC(pattern) / AUROC(all modalities), over patterns "
-        "with both classes present. Numbers as they came out of one run, not tuned.",
+        "AUROC [95 % bootstrap CI]; robustness = AUROC(pattern) / AUROC(all six modalities), mean and worst "
+        "over the incomplete missing-modality patterns with >= 10 subjects and both classes. "
+        "Numbers as they came out of one run, not tuned.",
         "",
         "| strategy | AUROC [95 % CI] | Brier | robustness mean / worst | minutes |",
         "|---|---|---:|---|---:|",
