@@ -137,3 +137,13 @@ def test_mixed_precision_forward_and_loss(task: TaskInfo) -> None:
         loss = model.loss(output, target if target is not None else torch.tensor([0, 1, 1, 0]))
     loss.backward()
     assert torch.isfinite(loss) and model.head.linear.weight.grad is not None
+
+
+def test_cohort_kinds_can_describe_the_model_directly() -> None:
+    from fusemed.cohort import ModalityKind, TargetKind
+
+    info = ModalityInfo("clinical", ModalityKind.TABULAR, [4])
+    task = TaskInfo(TargetKind.SURVIVAL, 1)
+    assert (info.kind, info.shape, task.kind) == ("tabular", (4,), "survival")
+    model = build_model(ModelConfig(embed_dim=8, hidden=8), [info], task)
+    assert model({"clinical": torch.randn(2, 4)}, torch.ones(2, 1, dtype=torch.bool)).shape == (2, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from simulate_helpers import COMA, EPILEPSY, cohort
+from simulate_helpers import COMA, cohort
 from typer.testing import CliRunner
 
 from fusemed.cli.main import app
@@ -87,8 +87,25 @@ def test_epilepsy_targets_masks_for_everyone():
 def test_cli_simulate_writes_a_valid_cohort(tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"
-    result = runner.invoke(app, ["simulate", "coma", "--subjects", "2", "--out", str(out), "--seed", "1",
-                                 "--spacing", "6", "--missing", "0.2", "--sites", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "coma",
+            "--subjects",
+            "2",
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+            "--spacing",
+            "6",
+            "--missing",
+            "0.2",
+            "--sites",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert validate_cohort(out).ok
     bad = runner.invoke(app, ["simulate", "comma", "--subjects", "2", "--out", str(tmp_path / "x")])

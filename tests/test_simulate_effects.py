@@ -101,3 +101,54 @@ def test_default_mode_disconnection_lowers_dmn_connectivity():
     strong = dmn_connectivity(simulate_connectome(np.random.default_rng(0), nets, 0.1), nets)
     weak = dmn_connectivity(simulate_connectome(np.random.default_rng(0), nets, 0.8), nets)
     assert weak < strong - 0.15
+
+
+def test_cortex_features_carry_the_lesion_at_its_vertices(epilepsy):
+    from fusemed.simulate.shapes import soft_sphere
+    from fusemed.simulate.surface import FEATURES, cortex_features
+
+    scen, site, patients = epilepsy
+    rec = max(patients, key=lambda r: r["lesion_radius_mm"])
+    sick = cortex_features(scen.anatomy, scen, rec, site)
+    well = cortex_features(scen.anatomy, scen, _as_control(rec), site)  # same noise stream
+    centre = np.array([rec["lesion_x_mm"], rec["lesion_y_mm"], rec["lesion_z_mm"]])
+    inside = soft_sphere(scen.anatomy.surface.mid.T, centre, rec["lesion_radius_mm"]) > 0.5
+    assert inside.sum() > 5
+    col = {name: k for k, name in enumerate(FEATURES)}
+    assert (sick[inside, col["thickness"]] - well[inside, col["thickness"]]).mean() > 0.1
+    # PET drops on average (thickening adds grey matter at mid-thickness, which offsets it locally)
+    assert sick[inside, col["pet"]].mean() < 0.95 * well[inside, col["pet"]].mean()
+    far = ~(soft_sphere(scen.anatomy.surface.mid.T, centre, 3 * rec["lesion_radius_mm"] + 10) > 0.01)
+    assert np.allclose(sick[far], well[far])
+
+
+def test_sites_differ_in_intensity_scale():
+    import nibabel as nib
+    import pandas as pd
+    from simulate_helpers import cohort
+
+    root = cohort("coma")
+    sites = pd.read_csv(root / "truth/sites.csv").set_index("name")
+    oracle = pd.read_csv(root / "truth/oracle.csv")
+    medians = {}
+    for _, r in oracle.iterrows():
+        if r["present_t1"]:
+            t1 = np.asarray(nib.load(root / r["subject"] / "anat" / f"{r['subject']}_T1w.nii.gz").dataobj)
+            medians.setdefault(r["site"], []).append(np.percentile(t1, 99) / sites.loc[r["site"], "mr_scale"])
+    # white-matter level in scanner units / the site's scale is the same everywhere (about 1)
+    normalised = [np.mean(v) for v in medians.values()]
+    assert len(normalised) == 2 and np.ptp(normalised) < 0.15 and 0.8 < np.mean(normalised) < 1.4
+
+
+def test_las_and_ras_sites_put_the_lesion_at_the_same_world_position(epilepsy):
+    from dataclasses import replace
+
+    from nibabel.affines import apply_affine
+
+    scen, site, patients = epilepsy
+    rec = patients[0]
+    centres = []
+    for las in (False, True):
+        out = render_subject(scen.anatomy, scen, rec, replace(site, las=las), ("t1",), noise=False)
+        centres.append(apply_affine(out.grid.affine, np.argwhere(out.mask).mean(0)))
+    assert np.allclose(centres[0], centres[1], atol=0.5)

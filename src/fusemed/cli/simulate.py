@@ -18,6 +18,7 @@ def simulate_command(
     missing: float = typer.Option(0.0, "--missing", min=0.0, max=0.9, help="Per-modality missingness rate."),
     missing_scheme: str = typer.Option("mcar", "--missing-scheme", help="mcar, mnar or site."),
     sites: int = typer.Option(3, "--sites", min=1, max=26, help="Number of acquisition sites."),
+    patient_fraction: float = typer.Option(0.5, "--patient-fraction", help="Epilepsy: share of patients."),
 ) -> None:
     """Simulate a cohort on real anatomy (MNI152 + fsaverage5), in the cohort format, with truth/."""
     from pydantic import ValidationError
@@ -36,6 +37,7 @@ def simulate_command(
                 missing=missing,
                 missing_scheme=missing_scheme,
                 sites=sites,
+                patient_fraction=patient_fraction,
                 progress=lambda done, _total: bar.update(task, completed=done),
             )
         except ValidationError as err:

@@ -57,8 +57,8 @@ class MultimodalModel(nn.Module):
     def encode(self, inputs: dict[str, Tensor], present: Tensor) -> dict[str, Tensor]:
         """`{stream: (B, D)}`, encoders applied to present rows only; missing rows are zeros."""
         embeddings = {}
-        for j, (name, encoder) in enumerate(self.encoders.items()):
-            x = inputs[name]
+        for j, name in enumerate(self.fusion.stream_names):  # `present` columns follow the streams
+            encoder, x = self.encoders[name], inputs[name]
             rows = present[:, j].nonzero().flatten()
             if rows.numel():
                 encoded = encoder(x.index_select(0, rows))  # dtype may differ from x under autocast

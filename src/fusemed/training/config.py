@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fusemed.training.io import atomic_write_text
 
@@ -61,12 +61,15 @@ class TrainConfig(BaseModel):
 
     @field_validator("uncertainty")
     @classmethod
-    def _known_uncertainty(cls, value: str) -> str:
-        """Fail before training, not after it, on a misspelt method ("did you mean ...")."""
+    def _known_uncertainty(cls, value: str, info: ValidationInfo) -> str:
+        """Fail before training, not after it, on a misspelt method ("did you mean ..."); a saved run's
+        config is trusted (its step may have been registered by code that is not loaded now)."""
         from monai.utils import look_up_option
 
         from fusemed.training.hooks import UNCERTAINTY_STEPS
 
+        if (info.context or {}).get("saved_run"):
+            return value
         return look_up_option(value, ("none", "mc_dropout", "ensemble", "evidential", *UNCERTAINTY_STEPS))
 
     @model_validator(mode="after")
@@ -105,4 +108,5 @@ class TrainConfig(BaseModel):
     @classmethod
     def load_run(cls, run: str | Path) -> TrainConfig:
         """The config a run folder was trained with."""
-        return cls.model_validate(yaml.safe_load((Path(run) / "config.yaml").read_text()))
+        return cls.model_validate(yaml.safe_load((Path(run) / "config.yaml").read_text()),
+                                  context={"saved_run": True})
