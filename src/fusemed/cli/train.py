@@ -25,6 +25,8 @@ def train_command(
     uncertainty: str | None = typer.Option(None, "--uncertainty", help="none, mc_dropout, ensemble, evidential."),
     calibrate: bool | None = typer.Option(None, "--calibrate/--no-calibrate", help="Post-hoc calibration."),
     alpha: float | None = typer.Option(None, "--alpha", help="Conformal miscoverage level."),
+    calibration_fraction: float | None = typer.Option(
+        None, "--calibration-fraction", help="Share of each training fold held out for calibration."),
     accelerator: str | None = typer.Option(None, "--accelerator", help="Lightning accelerator (cpu, gpu, auto)."),
     devices: str | None = typer.Option(None, "--devices", help="Lightning devices (e.g. 2, or auto)."),
     strategy: str | None = typer.Option(None, "--strategy", help="Lightning strategy (auto, ddp, ...)."),
@@ -37,6 +39,7 @@ def train_command(
     flags = {"cohort": cohort, "target": target, "fusion": fusion, "modalities": modalities, "folds": folds,
              "epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr, "spacing": spacing,
              "moddrop": moddrop, "uncertainty": uncertainty, "calibrate": calibrate, "alpha": alpha,
+             "calibration_fraction": calibration_fraction,
              "accelerator": accelerator, "strategy": strategy, "progress": progress,
              "devices": (int(devices) if devices and devices.isdigit() else devices)}
     given = {k: v for k, v in flags.items() if v is not None}
