@@ -6,6 +6,8 @@ layer over the Python API, so whatever the CLI does can be done from a notebook 
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 from fusemed import __version__
@@ -36,6 +38,7 @@ def _register() -> None:
     from fusemed.cli import validate
 
     app.command("validate")(validate.validate_command)
+    app.command("report")(importlib.import_module("fusemed.cli.report").report_command)
 
 
 _register()
