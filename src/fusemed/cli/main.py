@@ -35,9 +35,12 @@ def main(
 
 
 def _register() -> None:
-    from fusemed.cli import validate
+    from fusemed.cli import evaluate, predict, train, validate
 
     app.command("validate")(validate.validate_command)
+    app.command("train")(train.train_command)
+    app.command("evaluate")(evaluate.evaluate_command)
+    app.command("predict")(predict.predict_command)
     app.command("report")(importlib.import_module("fusemed.cli.report").report_command)
 
 
