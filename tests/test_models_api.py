@@ -14,9 +14,7 @@ MODALITIES = [ModalityInfo("t1", "volume", (1, 8, 8, 8)), ModalityInfo("clinical
 
 
 def small_model(fusion: str = "concat", task: TaskInfo | None = None):
-    return build_model(
-        ModelConfig(fusion=fusion, embed_dim=8, hidden=8), MODALITIES, task or TaskInfo("binary")
-    )
+    return build_model(ModelConfig(fusion=fusion, embed_dim=8, hidden=8), MODALITIES, task or TaskInfo("binary"))
 
 
 def batch(n: int) -> dict[str, torch.Tensor]:

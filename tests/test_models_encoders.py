@@ -71,9 +71,7 @@ def test_coarse_mesh_clusters_cover_the_mesh_evenly() -> None:
     sizes = torch.bincount(coarse.assign, minlength=coarse.n_clusters)
     assert sizes.sum() == 20484 and sizes.min() >= 8 and sizes.max() <= 24
     src, dst = coarse.edge_index
-    assert torch.equal(
-        torch.sort(src * 10_000 + dst).values, torch.sort(dst * 10_000 + src).values
-    )  # symmetric
+    assert torch.equal(torch.sort(src * 10_000 + dst).values, torch.sort(dst * 10_000 + src).values)  # symmetric
     assert not torch.any(src == dst)
     assert torch.equal(src < 642, dst < 642), "clusters of different hemispheres are connected"
     # each cluster touches about six neighbours, as on an icosahedral mesh

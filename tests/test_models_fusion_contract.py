@@ -71,9 +71,7 @@ def test_registries_hold_every_strategy_and_task() -> None:
 def test_fusion_contract(fusion: str, task_kind: str) -> None:
     torch.manual_seed(0)
     task = TASKS[task_kind]
-    model = build_model(
-        ModelConfig(fusion=fusion, embed_dim=16, hidden=16, volume_channels=(4, 8)), MODALITIES, task
-    )
+    model = build_model(ModelConfig(fusion=fusion, embed_dim=16, hidden=16, volume_channels=(4, 8)), MODALITIES, task)
     inputs, target = make_batch(PATTERNS), make_target(task, len(PATTERNS))
     out_dim = task.n_classes if task_kind == "multiclass" else 1
 
@@ -131,9 +129,7 @@ def test_training_is_deterministic_under_a_seed(fusion: str) -> None:
 
 def test_late_fusion_averages_the_per_modality_logits() -> None:
     torch.manual_seed(0)
-    model = build_model(
-        ModelConfig(fusion="late", embed_dim=8, hidden=8), MODALITIES, TASKS["multiclass"]
-    ).eval()
+    model = build_model(ModelConfig(fusion="late", embed_dim=8, hidden=8), MODALITIES, TASKS["multiclass"]).eval()
     full = torch.ones(1, len(MODALITIES), dtype=torch.bool)
     inputs = make_batch(full)
     with torch.no_grad():
@@ -157,3 +153,18 @@ def test_early_fusion_rejects_volumes_on_different_grids() -> None:
     odd = [ModalityInfo("t1", "volume", (1, 8, 8, 8)), ModalityInfo("pet", "volume", (1, 6, 8, 8))]
     with pytest.raises(ValueError, match="one grid"):
         build_model(ModelConfig(fusion="early"), odd, TASKS["binary"])
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_every_parameter_gets_a_gradient_even_when_a_modality_is_absent_from_the_batch(fusion: str) -> None:
+    """What DDP needs to run without find_unused_parameters: no parameter is left out of the graph."""
+    torch.manual_seed(0)
+    model = build_model(
+        ModelConfig(fusion=fusion, embed_dim=8, hidden=8, volume_channels=(4,)), MODALITIES, TASKS["binary"]
+    )
+    present = PATTERNS[~PATTERNS[:, 1]]  # nobody has a PET scan in this batch
+    model.loss(model(make_batch(present), present), make_target(TASKS["binary"], len(present))).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"parameters outside the graph: {missing}"
+    pet_grads = [p.grad for n, p in model.named_parameters() if n.startswith("encoders.pet.")]
+    assert all(torch.all(g == 0) for g in pet_grads)  # present in the graph, but not trained by nothing

@@ -62,9 +62,7 @@ class ModalityInfo:
         if self.kind == "graph" and self.shape[1] < self.shape[0]:
             raise ValueError(f"modality {self.name!r}: graph shape {self.shape} is not (N, N + F)")
         if self.kind == "tabular" and self.shape[0] % 2:
-            raise ValueError(
-                f"modality {self.name!r}: tabular width {self.shape[0]} is not 2F (values | flags)"
-            )
+            raise ValueError(f"modality {self.name!r}: tabular width {self.shape[0]} is not 2F (values | flags)")
 
 
 @dataclass(frozen=True)
@@ -103,6 +101,7 @@ class ModelConfig(BaseModel):
     attention_layers: int = Field(2, ge=1)
     lmf_rank: int = Field(4, ge=1)
     poe_sample: bool = Field(True, description="poe: sample the joint Gaussian in training (mean in eval)")
+    head: str | None = Field(None, description="a HEADS name replacing the task kind's head (e.g. evidential)")
 
     @field_validator("fusion")
     @classmethod

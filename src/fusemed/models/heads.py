@@ -95,9 +95,7 @@ class SurvivalHead(Head, name="survival"):
             time, event = target
         else:
             if target.ndim != 2 or target.shape[1] != 2:
-                raise ValueError(
-                    f"survival target must be (B, 2) = [time, event], got shape {tuple(target.shape)}"
-                )
+                raise ValueError(f"survival target must be (B, 2) = [time, event], got shape {tuple(target.shape)}")
             time, event = target[:, 0], target[:, 1]
         log_hz = output.reshape(-1)
         event = event.reshape(-1).bool()

@@ -18,7 +18,9 @@ class MultimodalModel(nn.Module):
     Call `model(inputs, present)`: `inputs[name]` is `(B, *info.shape)` for every modality (a missing
     sample's slot may hold anything, it is never read), `present` is `(B, M)` bool in the order of
     `modalities`. Returns `(B, out)`: 1 logit (binary), `n_classes` logits (multiclass) or 1 log-risk
-    (survival). Encoders run only on the rows where their input is present.
+    (survival). Encoders run only on the rows where their input is present; every parameter takes part
+    in every forward pass (with a zero gradient when unused), so DDP works without
+    `find_unused_parameters`.
     """
 
     def __init__(self, config: ModelConfig, modalities: list[ModalityInfo], task: TaskInfo) -> None:
@@ -26,7 +28,7 @@ class MultimodalModel(nn.Module):
         self.config, self.modalities, self.task = config, list(modalities), task
         self.fusion = FUSIONS[config.fusion](self.modalities, config)
         self.encoders = nn.ModuleDict({s.name: build_encoder(s, config) for s in self.fusion.streams})
-        self.head = HEADS[task.kind](self.fusion.out_dim, task, config.dropout)
+        self.head = HEADS[config.head or task.kind](self.fusion.out_dim, task, config.dropout)
 
     @property
     def modality_names(self) -> list[str]:
@@ -36,9 +38,7 @@ class MultimodalModel(nn.Module):
         """Raise a ValueError naming the modality or sample when the batch breaks the contract."""
         names = self.modality_names
         if present.ndim != 2 or present.shape[1] != len(names):
-            raise ValueError(
-                f"present must be (B, {len(names)}) with columns {names}, got {tuple(present.shape)}"
-            )
+            raise ValueError(f"present must be (B, {len(names)}) with columns {names}, got {tuple(present.shape)}")
         if present.dtype != torch.bool:
             raise ValueError(f"present must be a bool tensor, got {present.dtype}")
         empty = (~present.any(dim=1)).nonzero().flatten().tolist()
@@ -63,6 +63,8 @@ class MultimodalModel(nn.Module):
             out = x.new_zeros(x.shape[0], encoder.out_dim)
             if rows.numel():
                 out = out.index_copy(0, rows, encoder(x.index_select(0, rows)))
+            else:  # keep the encoder in the graph (zero gradient) so DDP needs no find_unused_parameters
+                out = out + sum(p.sum() for p in encoder.parameters()) * 0.0
             embeddings[name] = out
         return embeddings
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fusemed.training.io import atomic_write_text
 
@@ -40,10 +40,14 @@ class TrainConfig(BaseModel):
     max_grid: int = Field(96, ge=4, description="largest grid side in voxels (the box is cropped about its centre)")
     moddrop: float = Field(0.0, ge=0, lt=1, description="modality dropout probability during training")
     model: dict[str, Any] = Field(default_factory=dict, description="extra fusemed.models.ModelConfig fields")
-    uncertainty: str = Field("none", description="uncertainty step run per fold after training (issue 5)")
-    calibrate: bool = False
-    alpha: float = Field(0.1, gt=0, lt=1)
-    mc_samples: int = Field(0, ge=0, description="MC-dropout passes at prediction (0: one deterministic pass)")
+    uncertainty: str = Field("none", description="none | mc_dropout | ensemble | evidential (issue 5)")
+    calibrate: bool = Field(False, description="temperature scaling fitted on each fold's calibration split")
+    alpha: float = Field(0.1, gt=0, lt=1, description="conformal miscoverage: sets cover with prob >= 1-alpha")
+    conformal_score: str = Field("lac", description="conformal score: lac | aps")
+    conformal_groupby: str = Field("pattern", description="conformal groups: none | class | pattern")
+    mc_samples: int = Field(0, ge=0, description="MC-dropout passes at prediction (0: one deterministic pass; "
+                            "uncertainty=mc_dropout makes it 20)")
+    ensemble_size: int = Field(5, ge=2, description="models per fold (seeds) when uncertainty=ensemble")
     accelerator: str = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
@@ -52,6 +56,21 @@ class TrainConfig(BaseModel):
     deterministic: bool = True
     progress: bool = True
     cache: bool = Field(True, description="keep preprocessed tensors in memory between epochs")
+
+    @field_validator("uncertainty", "conformal_score", "conformal_groupby")
+    @classmethod
+    def _known_option(cls, value: str, info: Any) -> str:
+        from monai.utils import look_up_option
+
+        choices = {"uncertainty": ("none", "mc_dropout", "ensemble", "evidential"),
+                   "conformal_score": ("lac", "aps"), "conformal_groupby": ("none", "class", "pattern")}
+        return look_up_option(value, choices[info.field_name])
+
+    @model_validator(mode="after")
+    def _mc_samples_for_mc_dropout(self) -> TrainConfig:
+        if self.uncertainty == "mc_dropout" and self.mc_samples == 0:
+            self.mc_samples = 20
+        return self
 
     @field_validator("modalities", mode="before")
     @classmethod

@@ -77,7 +77,7 @@ def run_uncertainty(folds: list[FoldOutputs], config: Any) -> tuple[pd.DataFrame
     if config.uncertainty == "none" and not config.calibrate:
         return None, {}
     try:
-        importlib.import_module("fusemed.uncertainty")
+        importlib.import_module("fusemed.uncertainty.steps")
     except ImportError:
         log.debug("fusemed.uncertainty not importable; only steps registered elsewhere are available")
     from monai.utils import look_up_option

@@ -89,14 +89,19 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
         atomic_write_json(out / "splits.json", [f.to_dict() for f in folds])
     factory = model_factory or build_model
     outputs = []
+    n_members = config.ensemble_size if config.uncertainty == "ensemble" else 1
     for split in folds:
-        fold_dir = out / f"fold-{split.fold}"
-        if (fold_dir / "done.json").is_file():
-            log.info("fold %d already done: skipped", split.fold)
-            outputs.append(load_fold_outputs(fold_dir, split.fold, task.kind))
-            continue
-        result = train_fold(config, cohort, split, task, modalities, fold_dir, factory, callbacks, moddrop_fn)
-        outputs.append(result)
+        members = []
+        for k in range(n_members):  # ensemble members k > 0: other seeds, in fold-<i>/member-<k>
+            fold_dir = out / f"fold-{split.fold}" / (f"member-{k}" if k else "")
+            member_config = config.model_copy(update={"seed": config.seed + 1000 * k}) if k else config
+            if (fold_dir / "done.json").is_file():
+                log.info("fold %d (member %d) already done: skipped", split.fold, k)
+                members.append(load_fold_outputs(fold_dir, split.fold, task.kind))
+                continue
+            members.append(train_fold(member_config, cohort, split, task, modalities, fold_dir, factory,
+                                      callbacks, moddrop_fn))
+        outputs.append(_stack_members(members))
     if rank0:
         write_results(out, config, task, modalities, outputs)  # type: ignore[arg-type]
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -169,6 +174,20 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
     return result
 
 
+def _stack_members(members: list[FoldOutputs | None]) -> FoldOutputs | None:
+    """One fold's outputs from K ensemble members: logits stacked on a leading member axis ``(K, n, C)``."""
+    if len(members) == 1 or any(m is None for m in members):
+        return members[0]
+
+    def stack(splits: list[SplitOutputs]) -> SplitOutputs:
+        logits = np.concatenate([s.logits if s.logits.ndim == 3 else s.logits[None] for s in splits])
+        return SplitOutputs(splits[0].subjects, logits, splits[0].y, splits[0].patterns)
+
+    first = members[0]
+    return FoldOutputs(first.fold, first.task_kind, stack([m.calibration for m in members]),  # type: ignore[union-attr]
+                       stack([m.test for m in members]), first.calibration_source)  # type: ignore[union-attr]
+
+
 def save_fold_outputs(fold_dir: Path, result: FoldOutputs) -> None:
     arrays: dict[str, np.ndarray] = {}
     for name, split in (("calibration", result.calibration), ("test", result.test)):
@@ -237,6 +256,9 @@ def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[s
     frame = frame.sort_values(["fold", "subject"]).reset_index(drop=True)
     atomic_write_csv(out / "predictions.csv", frame)
     metrics = discrimination_report(frame, task.kind, modalities)
-    metrics.update(extra_metrics)
+    extra_patterns = extra_metrics.get("per_pattern", {})
+    metrics.update({k: v for k, v in extra_metrics.items() if k != "per_pattern"})
+    for pattern, values in extra_patterns.items():  # the uncertainty metrics join each pattern's entry
+        metrics.setdefault("per_pattern", {}).setdefault(pattern, {}).update(values)
     metrics["task"] = {"target": task.name, "kind": task.kind, "folds": config.folds, "fusion": config.fusion}
     atomic_write_json(out / "metrics.json", metrics)

@@ -47,7 +47,5 @@ def build_encoder(info: ModalityInfo, config: ModelConfig) -> Encoder:
     name = config.encoder_for(info.kind)
     cls = ENCODERS[name]
     if cls.kind != info.kind:
-        raise ValueError(
-            f"modality {info.name!r} is {info.kind} data but encoder {name!r} encodes {cls.kind}"
-        )
+        raise ValueError(f"modality {info.name!r} is {info.kind} data but encoder {name!r} encodes {cls.kind}")
     return cls(info, config)

@@ -29,9 +29,7 @@ class _MeshEncoder(Encoder):
         super().__init__(info, config)
         n_vertices = BUNDLED_MESHES.get(info.mesh)
         if n_vertices is not None and info.shape[0] != n_vertices:
-            raise ValueError(
-                f"modality {info.name!r}: {info.shape[0]} vertices, but mesh {info.mesh} has {n_vertices}"
-            )
+            raise ValueError(f"modality {info.name!r}: {info.shape[0]} vertices, but mesh {info.mesh} has {n_vertices}")
         coarse = coarse_mesh(info.mesh, config.surface_level)
         counts = torch.bincount(coarse.assign, minlength=coarse.n_clusters).clamp(min=1).float()
         # derived from the mesh, so not saved in checkpoints

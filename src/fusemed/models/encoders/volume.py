@@ -51,9 +51,7 @@ class DenseNetEncoder(Encoder, name="densenet", kind="volume"):
         super().__init__(info, config)
         smallest = min(info.shape[1:])
         if smallest < 4:
-            raise ValueError(
-                f"modality {info.name!r}: densenet needs a grid of at least 4^3, got {info.shape[1:]}"
-            )
+            raise ValueError(f"modality {info.name!r}: densenet needs a grid of at least 4^3, got {info.shape[1:]}")
         n_blocks = max(1, min(len(config.volume_channels), int(math.log2(smallest / 4)) + 1))
         width = config.volume_channels[0]
         self.net = DenseNet(
