@@ -7,6 +7,7 @@ it to turn an average of per-modality decision vectors into an average of per-mo
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 import torch
@@ -102,7 +103,9 @@ class SurvivalHead(Head, name="survival"):
         if log_hz.numel() < 2 or not bool(event.any()):
             return log_hz.sum() * 0.0
         time = time.reshape(-1).to(log_hz.dtype)
-        return neg_partial_log_likelihood(log_hz, event, time, ties_method="efron")
+        with warnings.catch_warnings():  # ties are expected (days), Efron is our deliberate choice
+            warnings.filterwarnings("ignore", message="Ties in `time` detected")
+            return neg_partial_log_likelihood(log_hz, event, time, ties_method="efron")
 
     def predict(self, output: Tensor) -> Tensor:
         """Risk score (log relative hazard, higher = earlier event), `(B,)`."""
