@@ -107,18 +107,31 @@ def test_missing_rate_figure_needs_several_rates(tmp_path: Path) -> None:
 
 
 def test_lesion_run_is_shown_tolerantly(tmp_path: Path, three_runs) -> None:
-    run = tmp_path / "lesion-run"
-    (run / "predict").mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps({"sensitivity": 0.6, "specificity": 0.8, "n": 10}))
-    pd.DataFrame({"subject": ["p1", "p1"], "cluster": [1, 2], "size": [120, 40], "confidence": [0.9, 0.2]}).to_csv(
-        run / "predict" / "clusters.csv", index=False)
+    """A detection run as `fusemed.diagnosis` writes it: metrics, detections.csv, per-subject maps and clusters."""
+    run, cohort = tmp_path / "lesion-run", tmp_path / "epi-cohort"
+    (run / "predictions").mkdir(parents=True)
+    (cohort / "truth" / "masks").mkdir(parents=True)
+    (run / "config.yaml").write_text(f"task: detection\ncohort: {cohort}\nmodel: zscore\n")
+    (run / "metrics.json").write_text(json.dumps({"sensitivity": 0.6, "specificity": 0.8, "n_patients": 10,
+                                                  "mri_negative": {"sensitivity": 0.25}}))
+    pd.DataFrame({"subject": ["p1", "c1"], "patient": [1, 0], "detected": [1, 0]}).to_csv(
+        run / "detections.csv", index=False)
+    pd.DataFrame({"rank": [1, 2], "size_mm3": [120, 40], "confidence": [0.2, 0.9]}).to_csv(
+        run / "predictions" / "p1_clusters.csv", index=False)
     score = np.zeros((8, 8, 8), dtype=np.float32)
     score[3:5, 3:5, 3:5] = 1.0
-    nib.save(nib.Nifti1Image(score, np.eye(4)), str(run / "predict" / "p1_map.nii.gz"))
-    nib.save(nib.Nifti1Image((score > 0).astype(np.uint8), np.eye(4)), str(run / "predict" / "p1_mask.nii.gz"))
+    for name in ("c1_prob", "p1_prob", "p1_uncertainty"):
+        nib.save(nib.Nifti1Image(score, np.eye(4)), str(run / "predictions" / f"{name}.nii.gz"))
+    nib.save(nib.Nifti1Image((score > 0).astype(np.uint8), np.eye(4)),
+             str(cohort / "truth" / "masks" / "p1_lesion_mask.nii.gz"))
     html = build_report([three_runs[1][0], run], tmp_path / "r.html", n_boot=100).read_text()
-    assert 'id="lesion"' in html and "clusters.csv" in html and 'data-figure="overlay-p1_map.nii.gz"' in html
-    assert "0.600" in html  # sensitivity
+    section = html.split('id="lesion"')[1].split("</section>")[0]
+    assert "detections.csv" in section and "clusters of 1 subject(s)" in section
+    assert section.index("0.900") < section.index("0.200")  # most confident cluster first
+    assert "mri_negative.sensitivity" in section and "0.600" in section
+    overlays = re.findall(r'data-figure="overlay-([^"]+)"', section)
+    assert overlays == ["p1_prob.nii.gz", "c1_prob.nii.gz"]  # the patient (with a reference mask) first
+    assert "cyan contour" in section
 
 
 def test_not_a_run_folder_names_it(tmp_path: Path) -> None:
