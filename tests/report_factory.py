@@ -91,3 +91,19 @@ def make_run(folder: Path, cohort: Path, fusion: str, *, strength: float = 1.0, 
     metrics = {"auroc": None, "n": n, "task": {"target": "outcome", "kind": "binary", "fusion": fusion}}
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
+
+
+def stub_simulate(job) -> Path:  # noqa: ANN001 - a fusemed.benchmark.CohortJob
+    """Benchmark stand-in for the simulator: a tiny cohort at the job's missing rate."""
+    return make_report_cohort(job.folder, n=50, seed=job.spec.seed + int(100 * job.missing),
+                              missing=job.missing)
+
+
+def stub_train(cell) -> Path:  # noqa: ANN001 - a fusemed.benchmark.Cell
+    """Benchmark stand-in for training: a run folder, plus a line in ``calls.log`` beside the runs."""
+    noise = {"early": 2.0, "late": 1.5}.get(cell.fusion, 0.5)
+    run = make_run(cell.run_dir, cell.cohort_dir, cell.fusion, noise=noise, seed=cell.seed,
+                   uncertainty=cell.uncertainty != "none")
+    with open(cell.run_dir.parent.parent / "calls.log", "a") as fh:
+        fh.write(cell.name + "\n")
+    return run

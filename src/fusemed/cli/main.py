@@ -42,6 +42,7 @@ def _register() -> None:
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("predict")(predict.predict_command)
     app.command("report")(importlib.import_module("fusemed.cli.report").report_command)
+    app.command("benchmark")(importlib.import_module("fusemed.cli.benchmark").benchmark_command)
 
 
 _register()
