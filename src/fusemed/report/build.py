@@ -48,7 +48,7 @@ def format_table(table: pd.DataFrame) -> list[dict[str, Any]]:
         if get("auroc_low") is not None and not pd.isna(get("auroc_low")):
             auroc += f" [{_fmt(get('auroc_low'))}, {_fmt(get('auroc_high'))}]"
         row = {
-            "run": rec["run"], "oracle": rec["run"] == ORACLE, "fusion": get("fusion"),
+            "run": rec["run"], "oracle": str(rec["run"]).startswith(ORACLE), "fusion": get("fusion"),
             "uncertainty": get("uncertainty"), "kind": get("kind"), "n": _fmt(get("n")),
             "missing": _fmt(get("missing_rate"), 2), "auroc": auroc, "auprc": _fmt(get("auprc")),
             "brier": _fmt(get("brier")), "ece": _fmt(get("ece")), "ece_uncal": _fmt(get("ece_uncal")),
@@ -85,6 +85,18 @@ def _cohort_folder(runs: list[RunData], cohort: Path | None) -> Path | None:
     return None
 
 
+def _oracles(runs: list[RunData], cohort: Path | None) -> pd.DataFrame | dict[Path, pd.DataFrame] | None:
+    """The truth table of the given cohort, else one per distinct cohort of the runs (benchmark grids)."""
+    if cohort is not None:
+        return find_oracle(Path(cohort))
+    found = {}
+    for folder in dict.fromkeys(r.cohort for r in runs if r.cohort is not None):
+        truth = find_oracle(folder)
+        if truth is not None:
+            found[folder] = truth
+    return found or None
+
+
 def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: int = 2000) -> dict[str, Any]:
     """Everything the template shows, computed once (figures as data URIs)."""
     folder = _cohort_folder(runs, cohort)
@@ -100,8 +112,7 @@ def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: i
         cohort_ctx["figures"] = [cohort_page.patterns_figure(cohort_page.patterns_from_runs(runs))]
     cohort_ctx["figures"] = [f for f in cohort_ctx["figures"] if f is not None]
 
-    oracle = find_oracle(folder) if folder is not None else None
-    table = comparison_table(runs, oracle, n_boot=n_boot)
+    table = comparison_table(runs, _oracles(runs, cohort), n_boot=n_boot)
     by_pattern = patterns.pattern_table(runs)
     focus = C.focus_run(runs)
     figures: dict[str, Figure | None] = {
@@ -118,7 +129,7 @@ def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: i
         "generated": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "runs": runs,
         "cohort": cohort_ctx,
-        "has_oracle": bool((table["run"] == ORACLE).any()) if not table.empty else False,
+        "has_oracle": bool(table["run"].astype(str).str.startswith(ORACLE).any()) if not table.empty else False,
         "table": format_table(table),
         "has_uncal": "ece_uncal" in table.columns,
         "has_survival": "c_index" in table.columns,

@@ -8,6 +8,7 @@ trained on the same cohort, on the subjects both scored (DeLong's test for corre
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -116,9 +117,13 @@ def paired_tests(runs: list[RunData]) -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
-def comparison_table(runs: list[RunData], oracle: pd.DataFrame | None = None, *,
+def comparison_table(runs: list[RunData], oracle: pd.DataFrame | dict[Path, pd.DataFrame] | None = None, *,
                      n_boot: int = 2000) -> pd.DataFrame:
-    """One row per run (+ ``ORACLE``): metrics, AUROC CI, ``vs_early_*`` / ``vs_late_*`` paired tests."""
+    """One row per run (+ ``ORACLE``): metrics, AUROC CI, ``vs_early_*`` / ``vs_late_*`` paired tests.
+
+    ``oracle`` is one truth table for all runs, or one per cohort folder (runs grouped by their config's
+    ``cohort``; rows named ``ORACLE (<cohort>)`` when there are several).
+    """
     rows = [run_row(r, n_boot=n_boot) for r in runs]
     tests = paired_tests(runs)
     for row in rows:
@@ -129,8 +134,13 @@ def comparison_table(runs: list[RunData], oracle: pd.DataFrame | None = None, *,
                 row[f"vs_{fusion}_low"] = t["low"]
                 row[f"vs_{fusion}_high"] = t["high"]
                 row[f"vs_{fusion}_p"] = t["p_value"]
-    if oracle is not None:
-        extra = oracle_row(runs, oracle, n_boot=n_boot)
+    if isinstance(oracle, pd.DataFrame):
+        oracle = {None: oracle}
+    for cohort, truth in (oracle or {}).items():
+        mine = runs if cohort is None else [r for r in runs if r.cohort == cohort]
+        extra = oracle_row(mine, truth, n_boot=n_boot)
         if extra is not None:
+            if len(oracle) > 1:
+                extra["run"] = f"{ORACLE} ({Path(cohort).name})"
             rows.append(extra)
     return pd.DataFrame(rows)
