@@ -93,7 +93,7 @@ def make_run(folder: Path, cohort: Path, fusion: str, *, strength: float = 1.0, 
     return folder
 
 
-def stub_simulate(job) -> Path:  # noqa: ANN001 - a fusemed.benchmark.CohortJob
+def stub_simulate(job, progress=None) -> Path:  # noqa: ANN001 - a fusemed.benchmark.CohortJob
     """Benchmark stand-in for the simulator: a tiny cohort at the job's missing rate."""
     return make_report_cohort(job.folder, n=50, seed=job.spec.seed + int(100 * job.missing),
                               missing=job.missing)

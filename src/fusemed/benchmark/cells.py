@@ -6,23 +6,25 @@ These are module-level functions so a process pool can pickle them; tests pass t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from fusemed.benchmark.grid import Cell, CohortJob
 
 log = logging.getLogger(__name__)
 
 
-def simulate_job(job: CohortJob) -> Path:
+def simulate_job(job: CohortJob, progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the job's simulated cohort with ``fusemed.simulate.simulate_cohort``."""
     from fusemed.simulate import simulate_cohort
 
     s = job.spec
     return simulate_cohort(s.scenario, job.folder, n_subjects=s.subjects, seed=s.seed, spacing=s.spacing,
-                           missing=job.missing, missing_scheme=s.scheme, sites=s.sites)
+                           missing=job.missing, missing_scheme=s.scheme, sites=s.sites, progress=progress)
 
 
-def train_cell(cell: Cell) -> Path:
+def train_cell(cell: Cell, callbacks: Sequence[Any] = ()) -> Path:
     """Train one cell into ``cell.run_dir`` (resumes a partial run) and return it."""
     import torch
 
@@ -34,7 +36,7 @@ def train_cell(cell: Cell) -> Path:
     options = {"progress": False, **cell.train}
     config = TrainConfig(cohort=cell.cohort_dir, fusion=cell.fusion, uncertainty=cell.uncertainty,
                          seed=cell.seed, **options)
-    return train_run(config, cell.run_dir)
+    return train_run(config, cell.run_dir, callbacks=callbacks)
 
 
 def _detect_cell(cell: Cell) -> Path:

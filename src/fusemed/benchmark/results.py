@@ -146,9 +146,13 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
               ""]
     if failed:
         header += ["Failed cells:", *[f"- `{k}`: {v}" for k, v in failed.items()], ""]
-    (out / "results.md").write_text("\n".join(header) + "\n" + body)
+    figures = ("\n### Figures\n\n" + "".join(f"![{k}](figures/{k}.png)\n" for k in (
+        "roc", "reliability", "pattern_heatmap", "missing_rate", "coverage_heatmap")) if report and cells
+        and config.task == "prognosis" else "")
+    (out / "results.md").write_text("\n".join(header) + "\n" + body + figures)
     if not report or not cells:
         return None
     from fusemed.report import build_report
 
-    return build_report([c.run_dir for c in cells], out / "report.html", n_boot=config.n_boot)
+    return build_report([c.run_dir for c in cells], out / "report.html", n_boot=config.n_boot,
+                        figures_dir=out / "figures")

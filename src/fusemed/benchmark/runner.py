@@ -23,7 +23,8 @@ from fusemed.benchmark.results import write_results
 
 log = logging.getLogger(__name__)
 
-#: ``on_event(stage, name, done, total)`` — stage is "cohort" or "cell"; drives the CLI progress bars
+#: ``on_event(stage, name, done, total)`` — stage is "subject" (simulation), "cohort", "epoch" (training, in
+#: process only) or "cell"; drives the CLI progress bars
 EventHook = Callable[[str, str, int, int], None]
 
 
@@ -74,10 +75,52 @@ def _run_cells(cells: list[Cell], train_fn: Callable[[Cell], Path], n_jobs: int,
                 tick(cell, None if err is None else f"{type(err).__name__}: {err}")
 
 
+def _simulate(jobs: list[CohortJob], simulate_fn: Callable[..., Path], n_jobs: int, threads: int,
+              notify: EventHook) -> None:
+    """Write the cohorts not yet complete: in this process (per-subject progress) or in a spawn pool."""
+    for job in jobs:
+        if not job.simulated and not (job.folder / "cohort.yaml").is_file():
+            raise FileNotFoundError(f"benchmark cohort {job.folder}: no cohort.yaml")
+    todo = [j for j in jobs if j.simulated and not cohort_complete(j.folder)]
+    done = len(jobs) - len(todo)
+    notify("cohort", "complete", done, len(jobs))
+    if n_jobs <= 1 or len(todo) <= 1:
+        for job in todo:
+            log.info("simulating cohort %s", job.cohort_id)
+            simulate_fn(job, lambda d, t, name=job.cohort_id: notify("subject", name, d, t))
+            done += 1
+            notify("cohort", job.cohort_id, done, len(jobs))
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=context, initializer=_worker_init,
+                             initargs=(threads,)) as pool:
+        futures = {pool.submit(simulate_fn, job): job for job in todo}
+        for future in futures:
+            future.result()  # a cohort that cannot be written stops the benchmark: every cell needs it
+            done += 1
+            notify("cohort", futures[future].cohort_id, done, len(jobs))
+
+
+def _with_epoch_progress(notify: EventHook, config: BenchmarkConfig) -> Callable[[Cell], Path]:
+    """In-process training that reports every epoch (stage ``"epoch"``) to the progress hook."""
+    from fusemed.benchmark.progress import EpochProgress
+    from fusemed.training import TrainConfig
+
+    defaults = TrainConfig.model_fields
+    folds = int(config.train.get("folds", defaults["folds"].default))
+    epochs = int(config.train.get("epochs", defaults["epochs"].default))
+
+    def train(cell: Cell) -> Path:
+        hook = EpochProgress(lambda done, total: notify("epoch", cell.name, done, total), folds, epochs)
+        return train_cell(cell, callbacks=[hook])
+
+    return train
+
+
 def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
                   train_fn: Callable[[Cell], Path] | None = None,
                   simulate_fn: Callable[[CohortJob], Path] | None = None,
-                  on_event: EventHook | None = None, report: bool = True) -> BenchmarkResult:
+                  on_event: EventHook | None = None, report: bool = True, train: bool = True) -> BenchmarkResult:
     """Run (or resume) a benchmark grid into ``out``.
 
     Args:
@@ -87,9 +130,9 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
         simulate_fn: writes one cohort (default: ``fusemed.simulate.simulate_cohort``).
         on_event: progress hook ``(stage, name, done, total)``.
         report: also write ``report.html`` over every completed cell.
+        train: ``False`` only collects the cells already complete (results of an interrupted grid).
     """
     start = time.perf_counter()
-    train_fn = train_fn or train_cell
     simulate_fn = simulate_fn or simulate_job
     if not isinstance(config, BenchmarkConfig):
         config = BenchmarkConfig.from_yaml(config)
@@ -99,13 +142,8 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
     jobs, cells = plan(config, out)
     notify = on_event or (lambda *_: None)
 
-    for i, job in enumerate(jobs):
-        if job.simulated and not cohort_complete(job.folder):
-            log.info("simulating cohort %s", job.cohort_id)
-            simulate_fn(job)
-        elif not job.simulated and not (job.folder / "cohort.yaml").is_file():
-            raise FileNotFoundError(f"benchmark cohort {job.folder}: no cohort.yaml")
-        notify("cohort", job.cohort_id, i + 1, len(jobs))
+    if train:
+        _simulate(jobs, simulate_fn, config.n_jobs, config.threads_per_job, notify)
 
     result = BenchmarkResult(out, out / "results.csv", out / "results.md", None)
     todo = []
@@ -128,7 +166,11 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
             result.failed[cell.name] = error
         notify("cell", cell.name, done, len(cells))
 
-    _run_cells(todo, train_fn, config.n_jobs, config.threads_per_job, tick)
+    if not train:
+        todo = []
+    if train_fn is None and on_event is not None and config.n_jobs == 1 and config.task == "prognosis":
+        train_fn = _with_epoch_progress(notify, config)
+    _run_cells(todo, train_fn or train_cell, config.n_jobs, config.threads_per_job, tick)
     complete = [c for c in cells if run_complete(c.run_dir)]
     result.seconds = time.perf_counter() - start
     result.report = write_results(config, jobs, complete, out, seconds=result.seconds, report=report,

@@ -14,6 +14,7 @@ def benchmark_command(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (cohorts, runs, results); rerun to resume."),
     n_jobs: int | None = typer.Option(None, "--n-jobs", min=1, help="Cells trained at once (overrides the YAML)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+    collect_only: bool = typer.Option(False, "--collect-only", help="Train nothing: results of the cells done."),
 ) -> None:
     """Simulate the grid's cohorts, train every cell not yet complete, write results.csv, results.md, report.html."""
     from fusemed.benchmark import BenchmarkConfig, run_benchmark
@@ -33,7 +34,7 @@ def benchmark_command(
                 tasks[stage] = bar.add_task("cohorts" if stage == "cohort" else "cells", total=total)
             bar.update(tasks[stage], completed=done, description=f"{stage}s · {name}")
 
-        result = run_benchmark(cfg, out, on_event=on_event, report=report)
+        result = run_benchmark(cfg, out, on_event=on_event, report=report, train=not collect_only)
     console.print(f"[bold]{cfg.name}[/]: {len(result.trained)} cell(s) trained, {len(result.skipped)} already "
                   f"complete, {len(result.failed)} failed, {result.seconds / 60:.1f} min")
     for name, error in result.failed.items():

@@ -43,6 +43,7 @@ def _register() -> None:
     app.command("predict")(predict.predict_command)
     app.command("report")(importlib.import_module("fusemed.cli.report").report_command)
     app.command("benchmark")(importlib.import_module("fusemed.cli.benchmark").benchmark_command)
+    app.command("demo")(importlib.import_module("fusemed.cli.demo").demo_command)
 
 
 _register()

@@ -159,7 +159,22 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def build_report(runs: list[Path], out: Path, cohort: Path | None = None, *, n_boot: int = 2000) -> Path:
+def write_figures(context: dict[str, Any], folder: Path) -> list[Path]:
+    """Save the report's figures as PNG files too (for markdown pages such as ``benchmarks/*.md``)."""
+    import base64
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = [*context["cohort"]["figures"], *(f for f in context["figures"].values() if f is not None)]
+    paths = []
+    for fig in figures:
+        path = folder / f"{fig.key}.png"
+        path.write_bytes(base64.b64decode(fig.uri.split(",", 1)[1]))
+        paths.append(path)
+    return paths
+
+
+def build_report(runs: list[Path], out: Path, cohort: Path | None = None, *, n_boot: int = 2000,
+                 figures_dir: Path | None = None) -> Path:
     """Write one self-contained HTML report comparing ``runs``; return its path.
 
     Args:
@@ -168,11 +183,15 @@ def build_report(runs: list[Path], out: Path, cohort: Path | None = None, *, n_b
         cohort: the cohort folder for the summary page and the oracle row; default: the first run's
             ``config.yaml`` ``cohort`` when that folder exists.
         n_boot: bootstrap resamples for the AUROC confidence intervals.
+        figures_dir: also save every figure there as ``<key>.png``.
     """
     if not runs:
         raise ValueError("build_report needs at least one run folder")
     loaded = load_runs([Path(r) for r in runs])
-    html = render(report_context(loaded, cohort, n_boot=n_boot))
+    context = report_context(loaded, cohort, n_boot=n_boot)
+    html = render(context)
+    if figures_dir is not None:
+        write_figures(context, Path(figures_dir))
     out = Path(out)
     _atomic_write(out, html)
     log.info("report written to %s (%d runs, %.1f kB)", out, len(loaded), len(html) / 1024)
