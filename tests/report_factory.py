@@ -22,7 +22,8 @@ def make_report_cohort(root: Path, n: int = 80, seed: int = 0, missing: float = 
     rows = []
     for i in range(n):
         sid = f"sub-{i:03d}"
-        row = {"subject": sid, "site": "AB"[i % 2], "age": float(40 + i % 30), "outcome": int(y[i])}
+        row = {"subject": sid, "site": "AB"[i % 2], "age": float(40 + i % 30), "outcome": int(y[i]),
+               "days": float(30 + i), "event": int(y[i])}
         for mod, rate in (("t1", missing / 2), ("pet", missing)):
             if rng.random() < rate and not (mod == "pet" and row.get("t1") is None):
                 row[mod] = None
@@ -32,12 +33,13 @@ def make_report_cohort(root: Path, n: int = 80, seed: int = 0, missing: float = 
             nib.save(nib.Nifti1Image(rng.normal(size=(4, 4, 4)).astype(np.float32), np.eye(4)), str(path))
             row[mod] = f"{sid}/{mod}.nii.gz"
         rows.append(row)
-    frame = pd.DataFrame(rows)[["subject", "site", "t1", "pet", "age", "outcome"]]
+    frame = pd.DataFrame(rows)[["subject", "site", "t1", "pet", "age", "outcome", "days", "event"]]
     frame.to_csv(root / "manifest.csv", index=False)
     spec = {"name": "report-test", "site_column": "site",
             "modalities": {"t1": {"kind": "volume"}, "pet": {"kind": "volume"},
                            "clinical": {"kind": "tabular", "columns": ["age"]}},
-            "targets": {"outcome": {"kind": "binary"}}}
+            "targets": {"outcome": {"kind": "binary"},
+                        "survival": {"kind": "survival", "time": "days", "event": "event"}}}
     (root / "cohort.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     (root / "truth").mkdir(exist_ok=True)
     pd.DataFrame({"subject": frame["subject"], "p_outcome": p_outcome}).to_csv(root / "truth" / "oracle.csv",

@@ -53,6 +53,7 @@ def test_report_has_every_section_and_embedded_figure(report_html: str) -> None:
         assert base64.b64decode(match.group(1))[:8] == b"\x89PNG\r\n\x1a\n"
     assert "http://" not in report_html and "https://" not in report_html  # opens offline
     assert "before calibration" in report_html  # runs with p_uncal get the before/after diagram
+    assert "target <b>survival</b> (survival)" in report_html  # every target kind is summarised
 
 
 def test_report_table_has_oracle_ci_and_paired_tests(report_html: str) -> None:
