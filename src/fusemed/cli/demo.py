@@ -17,15 +17,16 @@ def results_table(results_csv: Path, title: str) -> Table:
 
     frame = pd.read_csv(results_csv)
     table = Table(title=title)
-    for col in ("run", "AUROC [95 % CI]", "Δ vs early", "ECE", "coverage", "set size"):
-        table.add_column(col, justify="left" if col == "run" else "right")
+    for col in ("fusion", "AUROC [95 % CI]", "Δ vs early", "ECE", "coverage", "set size"):
+        table.add_column(col, justify="left" if col == "fusion" else "right", no_wrap=col != "Δ vs early")
 
     def num(v: object, d: int = 3) -> str:
         return "–" if v is None or pd.isna(v) else f"{v:.{d}f}"
 
     for _, r in frame.iterrows():
         delta = "–" if pd.isna(r.get("vs_early_diff")) else f"{r['vs_early_diff']:+.3f} (p={r['vs_early_p']:.2g})"
-        table.add_row(str(r["run"]), f"{num(r['auroc'])} [{num(r['auroc_low'])}, {num(r['auroc_high'])}]", delta,
+        name = str(r["run"]) if str(r["run"]).startswith("ORACLE") else str(r.get("fusion", r["run"]))
+        table.add_row(name, f"{num(r['auroc'])} [{num(r['auroc_low'])}, {num(r['auroc_high'])}]", delta,
                       num(r.get("ece")), num(r.get("coverage")), num(r.get("mean_set_size"), 2))
     return table
 

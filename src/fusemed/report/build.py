@@ -113,7 +113,7 @@ def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: i
     cohort_ctx["figures"] = [f for f in cohort_ctx["figures"] if f is not None]
 
     table = comparison_table(runs, _oracles(runs, cohort), n_boot=n_boot)
-    by_pattern = patterns.pattern_table(runs)
+    by_pattern = patterns.pattern_table(runs, pool=True)
     focus = C.focus_run(runs)
     figures: dict[str, Figure | None] = {
         "roc": curves.roc_figure(runs),
