@@ -97,8 +97,24 @@ def _oracles(runs: list[RunData], cohort: Path | None) -> pd.DataFrame | dict[Pa
     return found or None
 
 
+def shorten_names(runs: list[RunData]) -> None:
+    """Drop a ``-<part>`` suffix every run name shares (``early-mc_dropout-s0`` -> ``early``) if names stay unique."""
+    if len(runs) < 2:
+        return
+    parts = [r.name.split("-") for r in runs]
+    k = 0
+    while all(len(p) > k + 1 for p in parts) and len({p[-1 - k] for p in parts}) == 1:
+        k += 1
+    if k:
+        short = ["-".join(p[:-k]) for p in parts]
+        if len(set(short)) == len(short):
+            for run, name in zip(runs, short, strict=True):
+                run.name = name
+
+
 def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: int = 2000) -> dict[str, Any]:
     """Everything the template shows, computed once (figures as data URIs)."""
+    shorten_names(runs)
     folder = _cohort_folder(runs, cohort)
     cohort_ctx: dict[str, Any] = {"folder": str(folder) if folder else None, "summary": None, "figures": []}
     if folder is not None:
@@ -132,6 +148,7 @@ def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: i
         "has_oracle": bool(table["run"].astype(str).str.startswith(ORACLE).any()) if not table.empty else False,
         "table": format_table(table),
         "has_uncal": "ece_uncal" in table.columns,
+        "show_uncertainty": len({r.uncertainty for r in runs}) > 1,
         "has_survival": "c_index" in table.columns,
         "figures": figures,
         "focus": focus.name if focus is not None else None,

@@ -50,8 +50,10 @@ def patterns_figure(patterns: dict[str, int]) -> Figure | None:
     """Horizontal bars: subjects per missing-modality pattern, most frequent first."""
     if not patterns:
         return None
-    items = sorted(patterns.items(), key=lambda kv: -kv[1])[:20]
-    with figure("patterns", "Missing-modality patterns", "Present modalities joined by '+'; top 20 patterns.",
+    items = sorted(patterns.items(), key=lambda kv: -kv[1])
+    if len(items) > 12:
+        items = [*items[:11], (f"{len(items) - 11} other patterns", sum(v for _, v in items[11:]))]
+    with figure("patterns", "Missing-modality patterns", "Present modalities joined by '+'; rare patterns pooled.",
                 size=(6.0, max(2.0, 0.35 * len(items) + 0.8))) as (fig, ax, out):
         ax.barh(range(len(items)), [v for _, v in items], color="#4c72b0")
         ax.set_yticks(range(len(items)), [k or "(none)" for k, _ in items], fontsize=8)
