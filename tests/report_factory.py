@@ -101,7 +101,7 @@ def stub_simulate(job, progress=None) -> Path:  # noqa: ANN001 - a fusemed.bench
                               missing=job.missing)
 
 
-def stub_train(cell) -> Path:  # noqa: ANN001 - a fusemed.benchmark.Cell
+def stub_train(cell, **_ignored) -> Path:  # noqa: ANN001 - a fusemed.benchmark.Cell
     """Benchmark stand-in for training: a run folder, plus a line in ``calls.log`` beside the runs."""
     noise = {"early": 2.0, "late": 1.5}.get(cell.fusion, 0.5)
     run = make_run(cell.run_dir, cell.cohort_dir, cell.fusion, noise=noise, seed=cell.seed,

@@ -86,3 +86,19 @@ def test_cli_benchmark_runs_cells_in_a_process_pool(tmp_path: Path, monkeypatch:
     assert result.exit_code == 0, result.output
     assert sorted(_calls(tmp_path / "o")) == ["coma-n200-mcar30-s0/early-none-s0", "coma-n200-mcar30-s0/late-none-s0"]
     assert "results.md" in result.output
+
+
+def test_cli_demo_prints_results_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fusemed demo` wiring (simulation and training stubbed: the real demo is `make demo`)."""
+    import fusemed.benchmark.runner as runner
+    from fusemed.benchmark.demo import INTERMEDIATE, demo_config
+    from fusemed.cli.main import app
+
+    monkeypatch.setattr(runner, "train_cell", stub_train)
+    monkeypatch.setattr(runner, "simulate_job", stub_simulate)
+    config = demo_config()
+    assert config.fusions == ["early", "late", INTERMEDIATE] and config.train["calibrate"]
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "demo" / "report.html").is_file() and "report:" in result.output
+    assert "ORACLE" in result.output and INTERMEDIATE in result.output
