@@ -56,6 +56,12 @@ def _cell_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> tuple[
     return frame, (pd.concat(patterns, ignore_index=True) if patterns else pd.DataFrame())
 
 
+#: detection metrics shown in results.md (results.csv keeps them all)
+DETECTION_COLUMNS = ["cohort", "missing", "detector", "seed", "n_patients", "n_controls", "sensitivity",
+                     "sensitivity_margin20", "specificity", "fp_per_patient", "top5", "ppv", "dice", "cluster_ece",
+                     "mri_negative.sensitivity", "mri_negative.top5"]
+
+
 def _detection_frame(cells: list[Cell]) -> pd.DataFrame:
     from fusemed.report.lesion import _flat_metrics
 
@@ -128,7 +134,8 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
     """Write ``results.csv`` and ``results.md`` (and ``report.html``); return the report's path."""
     if config.task == "detection":
         frame, patterns = _detection_frame(cells), pd.DataFrame()
-        body = markdown_table(frame.round(3)) if not frame.empty else markdown_table(frame)
+        shown = frame[[c for c in DETECTION_COLUMNS if c in frame.columns]] if not frame.empty else frame
+        body = markdown_table(shown)
     else:
         frame, patterns = _cell_frame(jobs, cells, config.n_boot)
         body = prognosis_markdown(frame, patterns)

@@ -169,7 +169,7 @@ def find_oracle(cohort: Path | None) -> pd.DataFrame | None:
             frame = pd.read_csv(candidate, dtype={"subject": str})
             if {"subject", "p_outcome"} <= set(frame.columns):
                 return frame[["subject", "p_outcome"]]
-            log.warning("%s has no 'subject' and 'p_outcome' columns: oracle row left out", candidate)
+            log.info("%s has no 'subject' and 'p_outcome' columns (not a prognosis truth): no oracle row", candidate)
     return None
 
 
