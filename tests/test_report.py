@@ -151,3 +151,18 @@ def test_cli_report_in_process(three_runs, tmp_path: Path) -> None:
     assert 'data-figure="roc"' in html and "ORACLE" in html
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "nope"), "--out", str(out)])
     assert bad.exit_code == 1 and "not a run" in bad.output and "nope" in bad.output
+
+
+def test_survival_run_shows_its_c_index_without_binary_curves(tmp_path: Path, three_runs) -> None:
+    run = tmp_path / "survival-run"
+    run.mkdir()
+    pd.DataFrame({"subject": ["a", "b", "c"], "fold": 0, "pattern": "t1+clinical", "y_true": [1, 0, 1],
+                  "p": [2.0, -1.0, 0.5], "time": [10.0, 40.0, 20.0], "event": [1, 0, 1]}).to_csv(
+        run / "predictions.csv", index=False)
+    (run / "metrics.json").write_text(json.dumps({"c_index": 0.812, "n": 3,
+                                                  "task": {"kind": "survival", "fusion": "hemis"}}))
+    html = build_report([three_runs[1][0], run], tmp_path / "s.html", n_boot=100).read_text()
+    row = re.search(r"<td>survival-run</td>.*?</tr>", html, re.S).group(0)
+    assert "0.812" in row  # C-index column
+    survival = load_run(run)
+    assert survival.task_kind == "survival" and not survival.binary  # kept out of ROC/calibration curves
