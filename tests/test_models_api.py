@@ -109,3 +109,41 @@ def test_state_dict_round_trip_gives_the_same_predictions(tmp_path) -> None:
     x = batch(3)
     with torch.no_grad():
         torch.testing.assert_close(clone(x, present), model(x, present))
+
+
+def test_a_surface_modality_trains_and_its_absence_leaves_no_trace() -> None:
+    torch.manual_seed(0)
+    modalities = [ModalityInfo("cortex", "surface", (20484, 1)), ModalityInfo("clinical", "tabular", (4,))]
+    model = build_model(ModelConfig(fusion="hemis", embed_dim=8, hidden=8), modalities, TaskInfo("binary"))
+    present = torch.tensor([[True, True], [False, True], [True, False]])
+    inputs = {"cortex": torch.randn(3, 20484, 1), "clinical": torch.randn(3, 4)}
+    inputs["cortex"][1] = 0
+    model.loss(model(inputs, present), torch.tensor([1, 0, 1])).backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        reference = model(inputs, present)
+        inputs["cortex"][1] = torch.randn(20484, 1) * 50
+        torch.testing.assert_close(model(inputs, present), reference, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("task", [TaskInfo("binary"), TaskInfo("survival")])
+def test_mixed_precision_forward_and_loss(task: TaskInfo) -> None:
+    model = small_model("concat", task)
+    present = torch.tensor([[True, True], [True, False], [False, True], [True, True]])
+    target = torch.tensor([[3.0, 1.0], [1.0, 0.0], [2.0, 1.0], [5.0, 1.0]]) if task.kind == "survival" else None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(batch(4), present)
+        loss = model.loss(output, target if target is not None else torch.tensor([0, 1, 1, 0]))
+    loss.backward()
+    assert torch.isfinite(loss) and model.head.linear.weight.grad is not None
+
+
+def test_cohort_kinds_can_describe_the_model_directly() -> None:
+    from fusemed.cohort import ModalityKind, TargetKind
+
+    info = ModalityInfo("clinical", ModalityKind.TABULAR, [4])
+    task = TaskInfo(TargetKind.SURVIVAL, 1)
+    assert (info.kind, info.shape, task.kind) == ("tabular", (4,), "survival")
+    model = build_model(ModelConfig(embed_dim=8, hidden=8), [info], task)
+    assert model({"clinical": torch.randn(2, 4)}, torch.ones(2, 1, dtype=torch.bool)).shape == (2, 1)

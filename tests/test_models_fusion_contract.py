@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fusemed.models import FUSIONS, HEADS, ModalityInfo, ModelConfig, TaskInfo, build_model
+from fusemed.models.fusion import fusion_table
 
 MODALITIES = [
     ModalityInfo("t1", "volume", (1, 8, 8, 8)),
@@ -64,6 +65,13 @@ def with_noise_in_missing(inputs: dict[str, torch.Tensor], present: torch.Tensor
 def test_registries_hold_every_strategy_and_task() -> None:
     assert {"early", "late", "concat", "attention", "hemis", "poe", "lmf"} <= set(FUSIONS)
     assert set(TASKS) <= set(HEADS)
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_every_strategy_documents_itself_in_the_catalogue(fusion: str) -> None:
+    cls = FUSIONS[fusion]
+    assert cls.mechanism and cls.on_missing and cls.source
+    assert f"| `{fusion}` | {cls.mechanism} |" in fusion_table()
 
 
 @pytest.mark.parametrize("task_kind", sorted(TASKS))

@@ -75,6 +75,16 @@ def test_las_and_ras_copies_of_one_image_land_on_the_same_grid(tmp_path: Path) -
     b = step.resample(nib.Nifti1Image(data[::-1].copy(), las))
     np.testing.assert_allclose(a, b, atol=1e-4)
     np.testing.assert_allclose(a, data, atol=1e-4)
+    # the exact shortcut for aligned voxel centres agrees with nilearn's interpolation (shifted box)
+    grid = ras.copy()
+    grid[:3, 3] -= [6.0, 3.0, -3.0]
+    shifted = VolumePreprocessor(grid, (9, 6, 5))
+    img = nib.Nifti1Image(data[::-1].copy(), las)
+    from nilearn.image import resample_img
+
+    ref = resample_img(img, target_affine=grid, target_shape=(9, 6, 5), interpolation="linear",
+                       force_resample=True, copy_header=True).get_fdata()
+    np.testing.assert_allclose(shifted.resample(img), ref, atol=1e-4)
 
 
 def test_volume_grid_covers_every_training_volume_in_world_space(cohort_dir: Path) -> None:
@@ -134,7 +144,9 @@ def test_metrics_per_pattern_and_robustness() -> None:
     assert binary_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9]))["auroc"] == 0.75
     frame = pd.DataFrame({"subject": list("abcdefgh"), "pattern": ["x+y"] * 4 + ["x"] * 4,
                           "y_true": [0, 0, 1, 1] * 2, "p": [0.1, 0.2, 0.8, 0.9, 0.1, 0.6, 0.4, 0.9]})
-    report = discrimination_report(frame, "binary", ["x", "y"])
+    report = discrimination_report(frame, "binary", ["x", "y"], min_n=4)
     assert report["per_pattern"]["x+y"]["auroc"] == 1.0 and report["per_pattern"]["x"]["n"] == 4
     assert report["robustness"]["per_pattern"]["x"] == 0.75 and report["robustness"]["worst"] == 0.75
     assert report["brier"] == pytest.approx(np.mean((frame["p"] - frame["y_true"]) ** 2))
+    small = discrimination_report(frame, "binary", ["x", "y"])  # groups of 4 < min_n = 10: no summary
+    assert small["robustness"]["worst"] is None and small["robustness"]["per_pattern"]["x"] == 0.75

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from fusemed.cli.main import app
 from fusemed.cohort import Cohort
 from fusemed.models import FUSIONS
-from fusemed.training import TrainConfig, evaluate_run, predict_run, train_run
+from fusemed.training import TrainConfig, evaluate_run, predict_cohort, predict_run, train_run
 
 
 def _config(cohort: Path, **kw) -> TrainConfig:
@@ -81,8 +81,12 @@ def test_preprocessing_saved_with_the_run_is_fitted_on_training_subjects(trained
 def test_evaluate_and_predict_with_modalities_missing(trained: tuple[Path, Path], tmp_path: Path) -> None:
     cohort_dir, run = trained
     before = json.loads((run / "metrics.json").read_text())
+    pattern = next(iter(before["per_pattern"]))
+    before["ece"], before["per_pattern"][pattern]["coverage"] = 0.05, 0.9  # as an uncertainty step adds
+    (run / "metrics.json").write_text(json.dumps(before))
     again = evaluate_run(run)
     assert again["auroc"] == pytest.approx(before["auroc"])
+    assert again["ece"] == 0.05 and again["per_pattern"][pattern]["coverage"] == 0.9  # other steps' keys kept
     # a new cohort that never acquired PET and lacks the connectome for everyone but one subject
     new = tmp_path / "new"
     shutil.copytree(cohort_dir, new)
@@ -128,7 +132,8 @@ def test_rerun_resumes_from_last_checkpoint_and_skips_done_folds(tmp_path: Path)
     epochs = _Epochs()
     train_run(cfg, tmp_path / "run", callbacks=[epochs])
     assert epochs.seen == [1, 2, 0, 1, 2]  # fold 0 continued at epoch 1; fold 1 trained from scratch
-    assert json.loads((tmp_path / "run/fold-0/done.json").read_text())["epochs_trained"] == 3
+    assert (tmp_path / "run/fold-0/done.json").is_file()
+    assert json.loads((tmp_path / "run/fold-0/model.json").read_text())["epochs_trained"] == 3
     first = pd.read_csv(tmp_path / "run/predictions.csv")
     epochs = _Epochs()
     train_run(cfg, tmp_path / "run", callbacks=[epochs])
@@ -189,3 +194,37 @@ def test_cli_train_evaluate_predict(trained: tuple[Path, Path], tmp_path: Path) 
     result = runner.invoke(app, ["train", "--cohort", str(cohort_dir), "--target", "outcme", "--out",
                                  str(tmp_path / "bad"), "--folds", "2"])
     assert result.exit_code != 0 and "outcome" in str(result.exception)  # did you mean
+
+
+def test_uncertainty_hook_gets_calibration_and_test_outputs_with_a_member_axis(tmp_path: Path) -> None:
+    from fusemed.training import register_uncertainty
+    from fusemed.training.hooks import UNCERTAINTY_STEPS
+
+    seen = []
+
+    @register_uncertainty("test-recorder")
+    def recorder(folds, config):  # noqa: ANN001, ANN202 - the UncertaintyStep signature
+        seen.extend(folds)
+        subjects = [s for f in folds for s in f.test.subjects]
+        return pd.DataFrame({"abstain": [False] * len(subjects)}, index=pd.Index(subjects, name="subject")), \
+            {"coverage": 0.9}
+
+    try:
+        cohort = make_training_cohort(tmp_path / "cohort", n=20)
+        cfg = _config(cohort, epochs=1, ensemble_size=2, calibration_fraction=0.25, uncertainty="test-recorder")
+        run = train_run(cfg, tmp_path / "run")
+        _, logits = predict_cohort(run, Cohort.load(cohort))
+    finally:
+        UNCERTAINTY_STEPS.pop("test-recorder")
+    assert logits.shape[0] == 4  # 2 folds x 2 members
+    splits = json.loads((run / "splits.json").read_text())
+    assert len(seen) == 2
+    for fold, split in zip(seen, splits, strict=True):
+        assert fold.calibration_source == "calibration" and fold.calibration.subjects == split["calibration"]
+        assert fold.test.logits.shape == (2, len(split["test"]), 1)  # (K members, n, 1 logit)
+        assert fold.calibration.y.shape == (len(split["calibration"]),)
+        assert not set(split["calibration"]) & set(split["train"] + split["val"] + split["test"])
+    assert (run / "fold-0" / "member-1" / "model.pt").is_file()
+    pred = pd.read_csv(run / "predictions.csv")
+    assert "abstain" in pred and len(pred) == 20
+    assert json.loads((run / "metrics.json").read_text())["coverage"] == 0.9

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from training_helpers import make_training_cohort, stub_factory
+import torch
+import yaml
+from training_helpers import SMALL_MODEL, make_training_cohort
 from typer.testing import CliRunner
 
 from fusemed.cli.main import app
@@ -75,51 +77,49 @@ def _check_run(run: Path, members: bool) -> tuple[pd.DataFrame, dict]:
 def test_mc_dropout_run(cohort: Path, tmp_path: Path) -> None:
     config = _config(cohort, uncertainty="mc_dropout")
     assert config.mc_samples == 20  # mc_dropout implies sampled passes
-    run = train_run(config, tmp_path / "run", model_factory=stub_factory)
+    run = train_run(config, tmp_path / "run")
     _, metrics = _check_run(run, members=True)
     assert metrics["uncertainty"]["method"] == "mc_dropout"
 
 
 def test_ensemble_run_trains_seeded_members(cohort: Path, tmp_path: Path) -> None:
-    run = train_run(
-        _config(cohort, uncertainty="ensemble", ensemble_size=2), tmp_path / "run", model_factory=stub_factory
-    )
+    run = train_run(_config(cohort, uncertainty="ensemble", ensemble_size=2), tmp_path / "run")
     assert (run / "fold-0" / "member-1" / "model.pt").is_file()
     _check_run(run, members=True)
 
 
-def test_cli_evidential_with_the_real_model(cohort: Path, tmp_path: Path) -> None:
-    """The CLI flags reach the run; the evidential head comes from the models' HEADS registry."""
-    result = CliRunner().invoke(
-        app,
-        [
-            "train",
-            "--cohort",
-            str(cohort),
-            "--target",
-            "outcome",
-            "--fusion",
-            "hemis",
-            "--out",
-            str(tmp_path / "run"),
-            "--folds",
-            "2",
-            "--epochs",
-            "1",
-            "--spacing",
-            "4",
-            "--uncertainty",
-            "evidential",
-            "--calibrate",
-            "--alpha",
-            "0.2",
-            "--no-progress",
-        ],
-    )
+def test_cli_evidential_from_yaml_and_flags(cohort: Path, tmp_path: Path) -> None:
+    """YAML keys and CLI flags reach the run; the evidential head comes from the models' HEADS registry."""
+    config = {
+        "cohort": str(cohort),
+        "target": "outcome",
+        "fusion": "hemis",
+        "folds": 2,
+        "epochs": 1,
+        "spacing": 4.0,
+        "model": SMALL_MODEL,
+        "uncertainty": "evidential",
+        "alpha": 0.3,
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    args = [
+        "train",
+        "--config",
+        str(tmp_path / "train.yaml"),
+        "--out",
+        str(tmp_path / "run"),
+        "--calibrate",
+        "--alpha",
+        "0.2",
+        "--no-progress",
+    ]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     from fusemed.models import HEADS
 
     assert "evidential" in HEADS
+    state = torch.load(tmp_path / "run" / "fold-0" / "model.pt", weights_only=True)
+    assert "head.steps" in state and state["head.linear.weight"].shape[0] == 2  # Dirichlet over 2 classes
     config = TrainConfig.load_run(tmp_path / "run")
     assert config.uncertainty == "evidential" and config.calibrate and config.alpha == 0.2
     frame = pd.read_csv(tmp_path / "run" / "predictions.csv")

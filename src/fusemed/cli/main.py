@@ -35,9 +35,10 @@ def main(
 
 
 def _register() -> None:
-    from fusemed.cli import evaluate, predict, train, validate
+    from fusemed.cli import evaluate, predict, simulate, train, validate
 
     app.command("validate")(validate.validate_command)
+    app.command("simulate")(simulate.simulate_command)
     app.command("train")(train.train_command)
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("predict")(predict.predict_command)

@@ -4,6 +4,7 @@ Binary: ``auroc``, ``auprc`` (average precision), ``balanced_accuracy`` (thresho
 (binary form, mean of (p - y)^2 in [0, 1]). Multiclass: one-vs-rest macro AUROC, balanced accuracy,
 multiclass Brier (sum over classes, in [0, 2]). Survival: Harrell's C-index (torchsurv).
 A metric that is undefined on a group (e.g. AUROC with one class present) is ``None``.
+Robustness: metric(pattern) / metric(all modalities present), mean and worst case over the patterns.
 """
 
 from __future__ import annotations
@@ -78,21 +79,26 @@ def _metrics(frame: pd.DataFrame, task_kind: str) -> dict[str, Any]:
     return binary_metrics(frame["y_true"].to_numpy(), frame["p"].to_numpy())
 
 
-def robustness(per_pattern: dict[str, dict[str, Any]], full: str, key: str = "auroc") -> dict[str, Any]:
-    """Each pattern's metric over the full-modality pattern's: mean and worst over the incomplete ones."""
+def robustness(per_pattern: dict[str, dict[str, Any]], full: str, key: str = "auroc",
+               min_n: int = 10) -> dict[str, Any]:
+    """Each pattern's metric over the full-modality pattern's (``per_pattern``: every pattern where
+    both are defined); ``mean`` and ``worst`` over the incomplete patterns with at least ``min_n``
+    subjects, since the AUROC of a 3-subject group is noise."""
     base = per_pattern.get(full, {}).get(key)
     ratios: dict[str, float | None] = {}
     for pattern, m in per_pattern.items():
         value = m.get(key)
         ratios[pattern] = value / base if (base and value is not None) else None
-    incomplete = [r for p, r in ratios.items() if p != full and r is not None]
-    return {"metric": key, "full": full, "full_value": base,
+    incomplete = [r for p, r in ratios.items()
+                  if p != full and r is not None and per_pattern[p].get("n", 0) >= min_n]
+    return {"metric": key, "full": full, "full_value": base, "min_n": min_n,
             "mean": float(np.mean(incomplete)) if incomplete else None,
             "worst": float(np.min(incomplete)) if incomplete else None,
             "per_pattern": ratios}
 
 
-def discrimination_report(predictions: pd.DataFrame, task_kind: str, modalities: list[str]) -> dict[str, Any]:
+def discrimination_report(predictions: pd.DataFrame, task_kind: str, modalities: list[str],
+                          min_n: int = 10) -> dict[str, Any]:
     """Overall metrics, ``per_pattern`` metrics (with ``n``) and ``robustness`` vs the full pattern.
 
     ``predictions`` has the ``predictions.csv`` columns; rows without a target are ignored.
@@ -102,5 +108,5 @@ def discrimination_report(predictions: pd.DataFrame, task_kind: str, modalities:
     per_pattern = {str(p): _metrics(g, task_kind) for p, g in labelled.groupby("pattern", sort=True)}
     report["per_pattern"] = per_pattern
     report["robustness"] = robustness(per_pattern, "+".join(modalities),
-                                      "c_index" if task_kind == "survival" else "auroc")
+                                      "c_index" if task_kind == "survival" else "auroc", min_n)
     return report

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fusemed.models.config import MODALITY_KINDS, TASK_KINDS, ModalityInfo, ModelConfig, TaskInfo
 from fusemed.models.dropout import modality_dropout
 from fusemed.models.encoders import ENCODERS, Encoder, build_encoder
-from fusemed.models.fusion import FUSIONS, Fusion
+from fusemed.models.fusion import FUSIONS, Fusion, fusion_table
 from fusemed.models.heads import HEADS, Head
 from fusemed.models.model import MultimodalModel, build_model
 
@@ -30,5 +30,6 @@ __all__ = [
     "TaskInfo",
     "build_encoder",
     "build_model",
+    "fusion_table",
     "modality_dropout",
 ]

@@ -98,7 +98,7 @@ class SurvivalHead(Head, name="survival"):
             if target.ndim != 2 or target.shape[1] != 2:
                 raise ValueError(f"survival target must be (B, 2) = [time, event], got shape {tuple(target.shape)}")
             time, event = target[:, 0], target[:, 1]
-        log_hz = output.reshape(-1)
+        log_hz = output.reshape(-1).float()  # the partial likelihood sums exponentials: keep fp32
         event = event.reshape(-1).bool()
         if log_hz.numel() < 2 or not bool(event.any()):
             return log_hz.sum() * 0.0

@@ -57,14 +57,15 @@ class MultimodalModel(nn.Module):
     def encode(self, inputs: dict[str, Tensor], present: Tensor) -> dict[str, Tensor]:
         """`{stream: (B, D)}`, encoders applied to present rows only; missing rows are zeros."""
         embeddings = {}
-        for j, (name, encoder) in enumerate(self.encoders.items()):
-            x = inputs[name]
+        for j, name in enumerate(self.fusion.stream_names):  # `present` columns follow the streams
+            encoder, x = self.encoders[name], inputs[name]
             rows = present[:, j].nonzero().flatten()
-            out = x.new_zeros(x.shape[0], encoder.out_dim)
             if rows.numel():
-                out = out.index_copy(0, rows, encoder(x.index_select(0, rows)))
+                encoded = encoder(x.index_select(0, rows))  # dtype may differ from x under autocast
+                out = encoded.new_zeros(x.shape[0], encoded.shape[1]).index_copy(0, rows, encoded)
             else:  # keep the encoder in the graph (zero gradient) so DDP needs no find_unused_parameters
-                out = out + sum(p.sum() for p in encoder.parameters()) * 0.0
+                unused = sum(p.sum() for p in encoder.parameters()) * 0.0
+                out = x.new_zeros(x.shape[0], encoder.out_dim) + unused
             embeddings[name] = out
         return embeddings
 

@@ -43,6 +43,11 @@ class Surface:
     curv: np.ndarray  # (V,)
     sulc: np.ndarray  # (V,)
 
+    @property
+    def cortical(self) -> np.ndarray:
+        """(V,) bool: real cortex, i.e. not the medial wall (where fsaverage thickness is ~0)."""
+        return self.thickness > 1.0
+
 
 @dataclass(frozen=True)
 class Anatomy:

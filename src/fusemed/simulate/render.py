@@ -95,7 +95,7 @@ def render_subject(
         images[mod] = img
     out = Rendered(grid=grid, images=images, mask=mask)
     if scenario.records_cnr:
-        out.cnr = lesion_cnr(fields, healthy, mask, site, grid)
+        out.cnr = lesion_cnr(fields, healthy, mask, site, grid) if mask.any() else {}
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fusemed.training.io import atomic_write_text
 
@@ -43,11 +43,13 @@ class TrainConfig(BaseModel):
     uncertainty: str = Field("none", description="none | mc_dropout | ensemble | evidential (issue 5)")
     calibrate: bool = Field(False, description="temperature scaling fitted on each fold's calibration split")
     alpha: float = Field(0.1, gt=0, lt=1, description="conformal miscoverage: sets cover with prob >= 1-alpha")
-    conformal_score: str = Field("lac", description="conformal score: lac | aps")
-    conformal_groupby: str = Field("pattern", description="conformal groups: none | class | pattern")
     mc_samples: int = Field(0, ge=0, description="MC-dropout passes at prediction (0: one deterministic pass; "
                             "uncertainty=mc_dropout makes it 20)")
-    ensemble_size: int = Field(5, ge=2, description="models per fold (seeds) when uncertainty=ensemble")
+    ensemble_size: int = Field(1, ge=1, description="models per fold, trained with different seeds "
+                               "(uncertainty=ensemble makes it 5)")
+    conformal_score: Literal["lac", "aps"] = "lac"
+    conformal_groupby: Literal["none", "class", "pattern"] = Field(
+        "pattern", description="conformal calibration groups: marginal, per class, per missing pattern")
     accelerator: str = "cpu"
     devices: int | str = 1
     strategy: str = "auto"
@@ -57,19 +59,26 @@ class TrainConfig(BaseModel):
     progress: bool = True
     cache: bool = Field(True, description="keep preprocessed tensors in memory between epochs")
 
-    @field_validator("uncertainty", "conformal_score", "conformal_groupby")
+    @field_validator("uncertainty")
     @classmethod
-    def _known_option(cls, value: str, info: Any) -> str:
+    def _known_uncertainty(cls, value: str, info: ValidationInfo) -> str:
+        """Fail before training, not after it, on a misspelt method ("did you mean ..."); a saved run's
+        config is trusted (its step may have been registered by code that is not loaded now)."""
         from monai.utils import look_up_option
 
-        choices = {"uncertainty": ("none", "mc_dropout", "ensemble", "evidential"),
-                   "conformal_score": ("lac", "aps"), "conformal_groupby": ("none", "class", "pattern")}
-        return look_up_option(value, choices[info.field_name])
+        from fusemed.training.hooks import UNCERTAINTY_STEPS
+
+        if (info.context or {}).get("saved_run"):
+            return value
+        return look_up_option(value, ("none", "mc_dropout", "ensemble", "evidential", *UNCERTAINTY_STEPS))
 
     @model_validator(mode="after")
-    def _mc_samples_for_mc_dropout(self) -> TrainConfig:
+    def _members_for_the_method(self) -> TrainConfig:
+        """mc_dropout and ensemble need several predictions per subject: give them sensible defaults."""
         if self.uncertainty == "mc_dropout" and self.mc_samples == 0:
             self.mc_samples = 20
+        if self.uncertainty == "ensemble" and self.ensemble_size == 1:
+            self.ensemble_size = 5
         return self
 
     @field_validator("modalities", mode="before")
@@ -99,4 +108,5 @@ class TrainConfig(BaseModel):
     @classmethod
     def load_run(cls, run: str | Path) -> TrainConfig:
         """The config a run folder was trained with."""
-        return cls.model_validate(yaml.safe_load((Path(run) / "config.yaml").read_text()))
+        return cls.model_validate(yaml.safe_load((Path(run) / "config.yaml").read_text()),
+                                  context={"saved_run": True})

@@ -37,6 +37,12 @@ def fold_dirs(run: Path) -> list[Path]:
     return dirs
 
 
+def member_weights(fold_dir: Path) -> list[Path]:
+    """``model.pt`` of every ensemble member of a fold (member 0 first)."""
+    extra = sorted(fold_dir.glob("member-*/model.pt"), key=lambda p: int(p.parent.name.split("-")[1]))
+    return [fold_dir / "model.pt", *extra]
+
+
 def _run_task(meta: dict[str, Any]) -> Task:
     t = meta["task"]
     return Task(t["name"], t["kind"], int(t["n_classes"]))
@@ -47,7 +53,7 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     """Ensemble prediction of every fold's model on ``cohort``.
 
     Returns ``(frame, member_logits (K, n, C))``: ``frame`` has ``subject, pattern, y_true, p`` (plus
-    ``p_<k>`` / ``time, event``, ``p_std`` across folds); K = number of folds.
+    ``p_<k>`` / ``time, event``, ``p_std`` across members); K = folds x ensemble members per fold.
     """
     run = Path(run)
     config = TrainConfig.load_run(run)
@@ -72,10 +78,10 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     for d in dirs:
         prep = Preprocessing.load(d / "preprocessing.json")
         slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in read_meta(d / "model.pt")["slots"]]
-        shapes = {s.name: s.shape for s in slots}
-        model = load_weights(factory(config, slots, task), d / "model.pt")
-        ds = CaseDataset(cases, modalities, prep, label_task, cache=False)
-        members.append(predict_logits(model, ds, Collate(modalities, shapes), batch_size))
+        ds = CaseDataset(cases, modalities, prep, label_task, cache=True)
+        for weights in member_weights(d):
+            model = load_weights(factory(config, slots, task), weights)
+            members.append(predict_logits(model, ds, Collate(modalities, prep.shapes()), batch_size))
     logits = np.stack(members)
     y = stack_targets(task, cases) if labelled else None
     split = SplitOutputs([c.subject for c in cases], logits, y, [pattern_of(c, modalities) for c in cases])
@@ -113,7 +119,11 @@ def evaluate_run(run: str | Path, cohort: str | Path | None = None, out: str | P
         frame = pd.read_csv(run / "predictions.csv", dtype={"subject": str})
         path = run / "metrics.json"
         metrics = json.loads(path.read_text()) if path.is_file() else {}
-        metrics.update(discrimination_report(frame, task.kind, modalities))
+        fresh = discrimination_report(frame, task.kind, modalities)
+        per_pattern = metrics.get("per_pattern", {})
+        for pattern, values in fresh.pop("per_pattern").items():  # keep other steps' per-pattern keys
+            per_pattern.setdefault(pattern, {}).update(values)
+        metrics.update(fresh, per_pattern=per_pattern)
         atomic_write_json(path, metrics)
         return metrics
     loaded = Cohort.load(cohort)

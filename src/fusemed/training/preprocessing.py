@@ -13,6 +13,8 @@ the per-sample array the models expect:
 from __future__ import annotations
 
 import logging
+import os
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +30,45 @@ from fusemed.training.io import atomic_write_json
 log = logging.getLogger(__name__)
 
 _EPS = 1e-6
+
+
+class _ResampledCache:
+    """Process-wide LRU of volumes already resampled onto a grid, keyed by file, mtime and grid.
+
+    Cross-validation refits the intensity statistics per fold but usually lands on the same grid: the
+    costly part (decompress + resample) is then done once per file, not once per fold. Budget in MB
+    from ``FUSEMED_VOLUME_CACHE_MB`` (default 1024; 0 disables).
+    """
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.bytes = 0
+
+    @staticmethod
+    def key(img: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...]) -> tuple | None:
+        name = img.get_filename()
+        if not name:
+            return None
+        return (name, os.stat(name).st_mtime_ns, img.affine.tobytes(), affine.tobytes(), tuple(shape))
+
+    def get(self, key: tuple | None) -> np.ndarray | None:
+        if key is None or key not in self.items:
+            return None
+        self.items.move_to_end(key)
+        return self.items[key]
+
+    def put(self, key: tuple | None, value: np.ndarray) -> None:
+        budget = float(os.environ.get("FUSEMED_VOLUME_CACHE_MB", "1024")) * 2**20
+        if key is None or value.nbytes > budget:
+            return
+        self.items[key] = value
+        self.bytes += value.nbytes
+        while self.bytes > budget:
+            _, old = self.items.popitem(last=False)
+            self.bytes -= old.nbytes
+
+
+_RESAMPLED = _ResampledCache()
 
 
 class Preprocessor:
@@ -156,9 +197,17 @@ class VolumePreprocessor(Preprocessor):
 
     def resample(self, img: nib.Nifti1Image) -> np.ndarray:
         """``(X, Y, Z)`` float32 on the grid; voxels outside the subject's field of view are 0."""
-        out = resample_img(img, target_affine=self.affine, target_shape=tuple(self.grid_shape),
-                           interpolation="linear", fill_value=0.0, force_resample=True, copy_header=True)
-        return np.asarray(out.dataobj, dtype=np.float32)
+        key = _RESAMPLED.key(img, self.affine, tuple(self.grid_shape))
+        cached = _RESAMPLED.get(key)
+        if cached is not None:
+            return cached.copy()
+        data = _aligned_copy(img, self.affine, tuple(self.grid_shape))
+        if data is None:
+            out = resample_img(img, target_affine=self.affine, target_shape=tuple(self.grid_shape),
+                               interpolation="linear", fill_value=0.0, force_resample=True, copy_header=True)
+            data = np.asarray(out.dataobj, dtype=np.float32)
+        _RESAMPLED.put(key, data)
+        return data.copy()
 
     def fit(self, values: Iterable[nib.Nifti1Image]) -> VolumePreprocessor:
         total, total_sq, count = 0.0, 0.0, 0
@@ -179,6 +228,33 @@ class VolumePreprocessor(Preprocessor):
     @property
     def shape(self) -> tuple[int, ...]:
         return (1, *self.grid_shape)
+
+
+def _aligned_copy(img: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Exact shortcut when the image's voxel centres fall on the grid's (same spacing, axes flipped at
+    most, e.g. LAS data on a RAS grid): flips and a shifted copy, no interpolation. ``None`` otherwise."""
+    vox = np.linalg.inv(affine) @ img.affine  # image voxel -> grid voxel
+    lin, shift = vox[:3, :3], vox[:3, 3]
+    signs = np.diag(lin)
+    if not (np.allclose(lin, np.diag(signs), atol=1e-4) and np.allclose(np.abs(signs), 1, atol=1e-4)
+            and np.allclose(shift, np.round(shift), atol=1e-3)):
+        return None
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    offset = np.round(shift).astype(int)
+    for axis, sign in enumerate(signs):
+        if sign < 0:  # grid index = -i + o  ->  flipped index i' = n-1-i lands at i' + o - (n-1)
+            data = np.flip(data, axis)
+            offset[axis] -= data.shape[axis] - 1
+    out = np.zeros(shape, dtype=np.float32)
+    src, dst = [], []
+    for n_src, n_dst, o in zip(data.shape, shape, offset, strict=True):
+        lo, hi = max(0, o), min(n_dst, o + n_src)
+        if hi <= lo:
+            return out
+        dst.append(slice(lo, hi))
+        src.append(slice(lo - o, hi - o))
+    out[tuple(dst)] = data[tuple(src)]
+    return out
 
 
 def reference_grid(cases: Iterable[Case], names: list[str], spacing: float, grid: str = "training",

@@ -31,7 +31,7 @@ from fusemed.evaluation.metrics import discrimination_report
 from fusemed.training.config import TrainConfig
 from fusemed.training.data import CaseDataset, Collate, FoldDataModule, Task, pattern_of, stack_targets
 from fusemed.training.hooks import FoldOutputs, SplitOutputs, probabilities, run_uncertainty
-from fusemed.training.inference import predict_logits, save_weights
+from fusemed.training.inference import load_weights, predict_logits, save_weights
 from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json, cohort_fingerprint
 from fusemed.training.module import FusemedModule, ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
@@ -89,19 +89,14 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
         atomic_write_json(out / "splits.json", [f.to_dict() for f in folds])
     factory = model_factory or build_model
     outputs = []
-    n_members = config.ensemble_size if config.uncertainty == "ensemble" else 1
     for split in folds:
-        members = []
-        for k in range(n_members):  # ensemble members k > 0: other seeds, in fold-<i>/member-<k>
-            fold_dir = out / f"fold-{split.fold}" / (f"member-{k}" if k else "")
-            member_config = config.model_copy(update={"seed": config.seed + 1000 * k}) if k else config
-            if (fold_dir / "done.json").is_file():
-                log.info("fold %d (member %d) already done: skipped", split.fold, k)
-                members.append(load_fold_outputs(fold_dir, split.fold, task.kind))
-                continue
-            members.append(train_fold(member_config, cohort, split, task, modalities, fold_dir, factory,
-                                      callbacks, moddrop_fn))
-        outputs.append(_stack_members(members))
+        fold_dir = out / f"fold-{split.fold}"
+        if (fold_dir / "done.json").is_file():
+            log.info("fold %d already done: skipped", split.fold)
+            outputs.append(load_fold_outputs(fold_dir, split.fold, task.kind))
+            continue
+        result = train_fold(config, cohort, split, task, modalities, fold_dir, factory, callbacks, moddrop_fn)
+        outputs.append(result)
     if rank0:
         write_results(out, config, task, modalities, outputs)  # type: ignore[arg-type]
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -112,12 +107,13 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
 def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task, modalities: list[str],
                fold_dir: Path, factory: ModelFactory, callbacks: Sequence[Callback] = (),
                moddrop_fn: Any = None) -> FoldOutputs | None:
-    """Fit preprocessing and model on one fold; on rank 0 predict its held-out splits and mark it done."""
-    seed = config.seed + split.fold
-    L.seed_everything(seed, workers=True, verbose=False)
+    """Fit preprocessing and ``ensemble_size`` models on one fold; on rank 0 predict its held-out splits.
+
+    Member 0 lives in ``fold-<k>/``, member j > 0 (another seed) in ``fold-<k>/member-<j>/``.
+    """
+    L.seed_everything(config.seed + split.fold, workers=True, verbose=False)
     prep = Preprocessing.fit(cohort, split.train, modalities, config.spacing, config.grid, config.max_grid)
-    rank0 = rank_zero_only.rank == 0
-    if rank0:
+    if rank_zero_only.rank == 0:
         prep.save(fold_dir / "preprocessing.json")
     shapes = prep.shapes()
     slots = [Slot(m, cohort.spec.modalities[m].kind.value, shapes[m], cohort.spec.modalities[m].mesh)
@@ -127,65 +123,75 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
     def dataset(subjects: list[str]) -> CaseDataset:
         return CaseDataset([cohort[s] for s in subjects], modalities, prep, task, config.cache)
 
-    model = factory(config, slots, task)
-    module = FusemedModule(model, modalities, config.lr, config.weight_decay, config.moddrop, seed, moddrop_fn)
-    data = FoldDataModule(dataset(split.train), dataset(split.val), collate, config.batch_size,
-                          config.num_workers, seed)
-    ckpt_dir = fold_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_loss", mode="min",
-                                 save_top_k=1, save_last=True, enable_version_counter=False)
+    train, val = dataset(split.train), dataset(split.val)
+    members = []
+    for j in range(config.ensemble_size):
+        member_dir = fold_dir if j == 0 else fold_dir / f"member-{j}"
+        seed = config.seed + split.fold + 1000 * j
+        meta = {"fold": split.fold, "member": j, "seed": seed, "modalities": modalities,
+                "slots": [asdict(s) for s in slots],
+                "task": {"name": task.name, "kind": task.kind, "n_classes": task.n_classes}}
+        model = fit_member(config, factory(config, slots, task), FoldDataModule(
+            train, val, collate, config.batch_size, config.num_workers, seed), member_dir, seed, meta,
+            callbacks, moddrop_fn)
+        members.append(model)
+    if rank_zero_only.rank != 0:
+        return None
+    calib_subjects, source = (split.calibration, "calibration") if split.calibration else (split.val, "validation")
+
+    def outputs(subjects: list[str]) -> SplitOutputs:
+        cases = [cohort[s] for s in subjects]
+        ds = CaseDataset(cases, modalities, prep, task, cache=False)
+        logits = [predict_logits(m, ds, collate, config.batch_size, config.mc_samples, config.seed + split.fold)
+                  for m in members]
+        stacked = (np.concatenate([z if z.ndim == 3 else z[None] for z in logits])
+                   if len(logits) > 1 or config.mc_samples else logits[0])
+        return SplitOutputs(subjects, stacked, stack_targets(task, cases), [pattern_of(c, modalities) for c in cases])
+
+    result = FoldOutputs(split.fold, task.kind, outputs(calib_subjects), outputs(split.test), source)
+    save_fold_outputs(fold_dir, result)
+    atomic_write_json(fold_dir / "done.json", {"fold": split.fold, "members": config.ensemble_size})
+    return result
+
+
+def fit_member(config: TrainConfig, model: torch.nn.Module, data: FoldDataModule, member_dir: Path, seed: int,
+               meta: dict[str, Any], callbacks: Sequence[Callback] = (), moddrop_fn: Any = None) -> torch.nn.Module:
+    """Train one model with early stopping (resuming from ``last.ckpt``), keep its best weights.
+
+    A member whose ``model.pt`` exists is loaded, not retrained. Returns the model on CPU in eval mode.
+    """
+    weights = member_dir / "model.pt"
+    if weights.is_file():
+        return load_weights(model, weights)
+    L.seed_everything(seed, workers=True, verbose=False)
+    module = FusemedModule(model, meta["modalities"], config.lr, config.weight_decay, config.moddrop, seed,
+                           moddrop_fn)
+    checkpoint = ModelCheckpoint(dirpath=member_dir / "checkpoints", filename="best", monitor="val_loss",
+                                 mode="min", save_top_k=1, save_last=True, enable_version_counter=False)
     trainer = L.Trainer(
         max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
         strategy=config.strategy, precision=config.precision,
         deterministic=True if config.deterministic and config.accelerator == "cpu" else
         ("warn" if config.deterministic else False),
         callbacks=[EarlyStopping("val_loss", patience=config.patience, mode="min"), checkpoint, *callbacks],
-        logger=CSVLogger(fold_dir, name="logs", version=0), default_root_dir=fold_dir,
+        logger=CSVLogger(member_dir, name="logs", version=0), default_root_dir=member_dir,
         enable_progress_bar=config.progress, enable_model_summary=False, log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
-    last = ckpt_dir / "last.ckpt"
+    last = member_dir / "checkpoints" / "last.ckpt"
     if last.is_file():
-        log.info("fold %d: resuming from %s", split.fold, last)
+        log.info("%s: resuming from %s", member_dir.name, last)
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None)
     if not trainer.is_global_zero:
-        return None
+        return model
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     model.cpu().eval()
-    save_weights(model, fold_dir / "model.pt", {
-        "fold": split.fold, "modalities": modalities, "slots": [asdict(s) for s in slots],
-        "task": {"name": task.name, "kind": task.kind, "n_classes": task.n_classes},
-        "best_checkpoint": best.name, "epochs_trained": trainer.current_epoch,
-        "best_val_loss": float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
-    })
-    calib_subjects, source = (split.calibration, "calibration") if split.calibration else (split.val, "validation")
-
-    def outputs(subjects: list[str]) -> SplitOutputs:
-        cases = [cohort[s] for s in subjects]
-        ds = CaseDataset(cases, modalities, prep, task, cache=False)
-        logits = predict_logits(model, ds, collate, config.batch_size, config.mc_samples, seed)
-        return SplitOutputs(subjects, logits, stack_targets(task, cases), [pattern_of(c, modalities) for c in cases])
-
-    result = FoldOutputs(split.fold, task.kind, outputs(calib_subjects), outputs(split.test), source)
-    save_fold_outputs(fold_dir, result)
-    atomic_write_json(fold_dir / "done.json", {"fold": split.fold, "epochs_trained": trainer.current_epoch})
-    return result
-
-
-def _stack_members(members: list[FoldOutputs | None]) -> FoldOutputs | None:
-    """One fold's outputs from K ensemble members: logits stacked on a leading member axis ``(K, n, C)``."""
-    if len(members) == 1 or any(m is None for m in members):
-        return members[0]
-
-    def stack(splits: list[SplitOutputs]) -> SplitOutputs:
-        logits = np.concatenate([s.logits if s.logits.ndim == 3 else s.logits[None] for s in splits])
-        return SplitOutputs(splits[0].subjects, logits, splits[0].y, splits[0].patterns)
-
-    first = members[0]
-    return FoldOutputs(first.fold, first.task_kind, stack([m.calibration for m in members]),  # type: ignore[union-attr]
-                       stack([m.test for m in members]), first.calibration_source)  # type: ignore[union-attr]
+    score = checkpoint.best_model_score
+    save_weights(model, weights, {**meta, "best_checkpoint": best.name, "epochs_trained": trainer.current_epoch,
+                                  "best_val_loss": None if score is None else float(score)})
+    return model
 
 
 def save_fold_outputs(fold_dir: Path, result: FoldOutputs) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fusemed.models.fusion.attention import AttentionFusion
-from fusemed.models.fusion.base import FUSIONS, Fusion, masked_mean
+from fusemed.models.fusion.base import FUSIONS, Fusion, fusion_table, masked_mean
 from fusemed.models.fusion.concat import ConcatFusion
 from fusemed.models.fusion.early import EarlyFusion
 from fusemed.models.fusion.hemis import HeMISFusion
@@ -21,5 +21,6 @@ __all__ = [
     "LMFFusion",
     "LateFusion",
     "PoEFusion",
+    "fusion_table",
     "masked_mean",
 ]

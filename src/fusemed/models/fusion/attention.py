@@ -18,6 +18,10 @@ class AttentionFusion(Fusion, name="attention"):
     by themselves, so train with ModDrop.
     """
 
+    mechanism = "transformer over modality tokens, mean of the present tokens"
+    on_missing = "key-padding mask: never attended to"
+    source = "MulT; mmFormer (MICCAI 2022)"
+
     def __init__(self, modalities: list[ModalityInfo], config: ModelConfig) -> None:
         super().__init__(modalities, config)
         d = config.embed_dim

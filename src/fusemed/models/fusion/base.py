@@ -33,6 +33,10 @@ class Fusion(nn.Module):
     """
 
     name: ClassVar[str]
+    #: catalogue entries, one line each (what it does, what happens to a missing modality, reference)
+    mechanism: ClassVar[str] = ""
+    on_missing: ClassVar[str] = ""
+    source: ClassVar[str] = ""
 
     def __init_subclass__(cls, name: str | None = None, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -79,6 +83,15 @@ class Fusion(nn.Module):
         else:
             fill = fill.unsqueeze(0).to(stacked.dtype)
         return torch.where(present.unsqueeze(-1), stacked, fill)
+
+
+def fusion_table() -> str:
+    """The registered strategies as a markdown table (name, mechanism, missing modality, source)."""
+    lines = ["| name | mechanism | missing modality | source |", "|---|---|---|---|"]
+    for name in sorted(FUSIONS):
+        cls = FUSIONS[name]
+        lines.append(f"| `{name}` | {cls.mechanism} | {cls.on_missing} | {cls.source} |")
+    return "\n".join(lines)
 
 
 def masked_mean(x: Tensor, present: Tensor) -> Tensor:

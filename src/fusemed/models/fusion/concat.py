@@ -17,11 +17,15 @@ class ConcatFusion(Fusion, name="concat"):
     code per modality instead of reading zeros as a real measurement.
     """
 
+    mechanism = "concatenated embeddings, then an MLP"
+    on_missing = "learned placeholder embedding per modality"
+    source = "fusilli `ConcatImageMapsTabularData`"
+
     def __init__(self, modalities: list[ModalityInfo], config: ModelConfig) -> None:
         super().__init__(modalities, config)
         n = len(self.streams)
-        self.missing = nn.Parameter(torch.randn(n, config.embed_dim) * 0.02)
+        self.placeholder = nn.Parameter(torch.randn(n, config.embed_dim) * 0.02)
         self.project = mlp(n * config.embed_dim, config.embed_dim, config.dropout)
 
     def fuse(self, embeddings: dict[str, Tensor], present: Tensor) -> Tensor:
-        return self.project(self.stack(embeddings, present, fill=self.missing).flatten(1))
+        return self.project(self.stack(embeddings, present, fill=self.placeholder).flatten(1))

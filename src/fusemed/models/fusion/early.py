@@ -20,6 +20,13 @@ class EarlyFusion(Fusion, name="early"):
     what an all-zero channel means (ModDrop in training teaches it).
     """
 
+    mechanism = (
+        "volumes stacked as channels on the common grid + presence channels, one joint volume encoder; "
+        "other modalities encoded and concatenated with presence flags"
+    )
+    on_missing = "zero-filled channel or embedding + presence flag"
+    source = "ivadomed input dropout; nnU-Net cannot run on fewer channels (nnUNet#513)"
+
     def __init__(self, modalities: list[ModalityInfo], config: ModelConfig) -> None:
         super().__init__(modalities, config)
         self.volume_idx = [i for i, m in enumerate(modalities) if m.kind == "volume"]

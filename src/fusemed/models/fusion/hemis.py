@@ -14,6 +14,10 @@ class HeMISFusion(Fusion, name="hemis"):
     modality), then an MLP. The statistics are defined for any non-empty subset, so nothing is imputed.
     """
 
+    mechanism = "mean and variance of the embeddings across modalities, then an MLP"
+    on_missing = "statistics over the present ones only"
+    source = "Havaei et al., MICCAI 2016"
+
     def __init__(self, modalities: list[ModalityInfo], config: ModelConfig) -> None:
         super().__init__(modalities, config)
         self.project = mlp(2 * config.embed_dim, config.embed_dim, config.dropout)

@@ -18,6 +18,10 @@ class LateFusion(Fusion, name="late"):
     Modalities never interact before the decision, which is what makes this the late-fusion baseline.
     """
 
+    mechanism = "one decision branch per modality, logits averaged"
+    on_missing = "average over the present ones only"
+    source = "IBM uncertainty-weighted late fusion (ISBI 2021)"
+
     def __init__(self, modalities: list[ModalityInfo], config: ModelConfig) -> None:
         super().__init__(modalities, config)
         d = config.embed_dim

@@ -17,21 +17,29 @@ class LMFFusion(Fusion, name="lmf"):
     `e_m` is replaced by a learned placeholder.
     """
 
+    mechanism = "low-rank factorisation of the tensor-fusion outer product"
+    on_missing = "none natively: learned placeholder"
+    source = "Liu et al., ACL 2018; TFN (Zadeh 2017)"
+
     def __init__(self, modalities: list[ModalityInfo], config: ModelConfig) -> None:
         super().__init__(modalities, config)
         n, d, rank = len(self.streams), config.embed_dim, config.lmf_rank
-        self.missing = nn.Parameter(torch.randn(n, d) * 0.02)
-        self.factors = nn.Parameter(torch.empty(n, rank, d + 1, d))
-        for m in range(n):
-            nn.init.xavier_normal_(self.factors.data[m])
+        self.placeholder = nn.Parameter(torch.randn(n, d) * 0.02)
+        # Start near the additive (unimodal) terms of the TFN product: the row that multiplies the
+        # appended 1 is 1, the rest small, so prod_m (1 + e_m W_m) ~ 1 + sum_m e_m W_m at first. A
+        # random init makes a product of M factors heavy-tailed (M = 6 for the coma cohort) and slow to train.
+        factors = torch.randn(n, rank, d + 1, d) / d
+        factors[:, :, d, :] = 1.0
+        self.factors = nn.Parameter(factors)
         self.rank_weights = nn.Parameter(torch.full((rank,), 1.0 / rank))
         self.bias = nn.Parameter(torch.zeros(d))
+        self.norm = nn.LayerNorm(d)
         self.drop = nn.Dropout(config.dropout)
 
     def fuse(self, embeddings: dict[str, Tensor], present: Tensor) -> Tensor:
-        stacked = self.stack(embeddings, present, fill=self.missing)  # (B, S, D)
+        stacked = self.stack(embeddings, present, fill=self.placeholder)  # (B, S, D)
         ones = stacked.new_ones(*stacked.shape[:2], 1)
         augmented = torch.cat([stacked, ones], dim=-1)  # (B, S, D+1)
         per_modality = torch.einsum("bsi,srio->sbro", augmented, self.factors)  # (S, B, R, D)
         fused = torch.einsum("bro,r->bo", per_modality.prod(dim=0), self.rank_weights) + self.bias
-        return self.drop(fused)
+        return self.drop(self.norm(fused))

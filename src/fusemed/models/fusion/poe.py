@@ -19,6 +19,10 @@ class PoEFusion(Fusion, name="poe"):
     (`config.poe_sample`), the mean in eval.
     """
 
+    mechanism = "product of Gaussian experts with an N(0, 1) prior expert"
+    on_missing = "the expert drops out of the product"
+    source = "Wu & Goodman 2018 (MVAE); U-HVED (MICCAI 2019)"
+
     def __init__(self, modalities: list[ModalityInfo], config: ModelConfig) -> None:
         super().__init__(modalities, config)
         d = config.embed_dim
