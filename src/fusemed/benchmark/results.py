@@ -49,7 +49,7 @@ def _cell_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> tuple[
         table.insert(1, "missing", nominal_missing(job.missing))
         table["seed"] = [by_name[r].seed if r in by_name else None for r in table["run"]]
         tables.append(table)
-        pt = pattern_table(runs)
+        pt = pattern_table(runs, pool=True)  # the most frequent patterns, the rest pooled: a readable table
         pt.insert(0, "cohort", job.cohort_id)
         patterns.append(pt)
     frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
@@ -130,7 +130,8 @@ def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
 
 
 def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Cell], out: Path, *,
-                  seconds: float, report: bool = True, failed: dict[str, str] | None = None) -> Path | None:
+                  seconds: float, report: bool = True, failed: dict[str, str] | None = None,
+                  trained: int | None = None) -> Path | None:
     """Write ``results.csv`` and ``results.md`` (and ``report.html``); return the report's path."""
     if config.task == "detection":
         frame, patterns = _detection_frame(cells), pd.DataFrame()
@@ -144,7 +145,8 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
         patterns.to_csv(out / "results_patterns.csv", index=False)
     header = [f"# Benchmark `{config.name}`", "",
               f"- generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}",
-              f"- {len(cells)} completed cell(s); wall time {seconds / 60:.1f} min "
+              f"- {len(cells)} completed cell(s), {len(cells) if trained is None else trained} trained by the "
+              f"invocation that wrote this file in {seconds / 60:.1f} min "
               f"(n_jobs={config.n_jobs}, {config.threads_per_job} torch thread(s) per job)",
               f"- fusions/detectors: {', '.join(config.fusions)}; uncertainty: {', '.join(config.uncertainty)}; "
               f"seeds: {', '.join(map(str, config.seeds))}; training: `{config.train}`",

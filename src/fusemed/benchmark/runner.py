@@ -174,5 +174,5 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
     complete = [c for c in cells if run_complete(c.run_dir)]
     result.seconds = time.perf_counter() - start
     result.report = write_results(config, jobs, complete, out, seconds=result.seconds, report=report,
-                                  failed=result.failed)
+                                  failed=result.failed, trained=len(result.trained))
     return result
