@@ -13,6 +13,8 @@ from fusemed.cli.console import console, err_console, progress
 
 def quiet_training_logs() -> None:
     """Keep the progress bars readable: Lightning's per-fit banners are INFO, its deprecations warnings."""
+    import lightning.pytorch  # noqa: F401 - its import sets its logger to INFO: quiet it afterwards
+
     for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
