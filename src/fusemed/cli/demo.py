@@ -33,10 +33,10 @@ def results_table(results_csv: Path, title: str) -> Table:
 
 def demo_command(
     out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Folder for the cohort, runs and report."),
-    subjects: int = typer.Option(100, "--subjects", min=20, help="Simulated subjects."),
-    epochs: int = typer.Option(12, "--epochs", min=1, help="Maximum epochs per fold."),
+    subjects: int = typer.Option(120, "--subjects", min=20, help="Simulated subjects."),
+    epochs: int = typer.Option(15, "--epochs", min=1, help="Maximum epochs per fold."),
 ) -> None:
-    """Simulate a small coma cohort, train early, late and attention fusion with uncertainty, write the report."""
+    """Simulate a small coma cohort, train early, late and hemis fusion with uncertainty, write the report."""
     from fusemed.benchmark.demo import demo_config, run_demo
     from fusemed.cli.benchmark import quiet_training_logs
 
