@@ -39,7 +39,8 @@ def test_posthoc_fold_columns_and_guarantees(calibrate: bool) -> None:
         covs.append(um.per_group(um.coverage, test_g, sets, test_y))
         frames.append((frame, test_y))
     frame, test_y = frames[-1]
-    assert tuple(frame.columns) == COLUMNS and len(frame) == 1000
+    assert tuple(c for c in frame.columns if c != "p_uncal") == COLUMNS and len(frame) == 1000
+    assert ("p_uncal" in frame.columns) == calibrate
     assert set(frame["conformal_set"]) <= {"{0}", "{1}", "{0,1}", "{}"}
     np.testing.assert_array_equal(
         frame["abstain"], frame["conformal_set"].map(lambda s: s not in ("{0}", "{1}"))
@@ -54,6 +55,7 @@ def test_posthoc_fold_columns_and_guarantees(calibrate: bool) -> None:
             cal_z, cal_y, cal_g, test_z, test_g, calibrate=False, alpha=alpha, groupby="none"
         )
         assert um.ece(test_y, frame["p"]) < um.ece(test_y, uncal["p"])
+        np.testing.assert_allclose(frame["p_uncal"], uncal["p"])  # the pre-calibration probability, kept
         assert um.nll(test_y, frame["p"]) < um.nll(test_y, uncal["p"])
 
 

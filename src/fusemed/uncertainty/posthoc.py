@@ -70,7 +70,8 @@ def posthoc_fold(
 
     Returns:
         DataFrame with one row per test subject (input order) and columns `p, p_low, p_high, entropy,
-        aleatoric, epistemic, conformal_set, abstain`; binary `p` is P(class 1), multiclass adds
+        aleatoric, epistemic, conformal_set, abstain`; binary `p` is P(class 1) (and, when calibrated,
+        `p_uncal` is P(class 1) before temperature scaling), multiclass adds
         `p_0 … p_{C−1}` and `p` is the top-class probability. `frame.attrs` holds
         `temperature` and `conformal` (q̂ and fallback per group).
     """
@@ -85,6 +86,7 @@ def posthoc_fold(
         raise ValueError(f"calibration logits have {cal_z.shape[2]} outputs, test logits {test_z.shape[2]}")
 
     temperature = 1.0
+    uncalibrated = _member_probs(test_z).mean(axis=0)
     if calibrate:
         scaler = TemperatureScaler().fit(cal_z, cal_y, member_axis=True)
         temperature = scaler.temperature_
@@ -106,6 +108,8 @@ def posthoc_fold(
             summary[key] = summary[key][np.arange(n_test), top]
     for key in ("p", "p_low", "p_high", "entropy", "aleatoric", "epistemic"):
         frame[key] = summary[key]
+    if calibrate and test_members.shape[-1] == 2:  # kept so reports can show calibration's effect
+        frame["p_uncal"] = uncalibrated[:, 1]
     frame["conformal_set"] = format_sets(sets)
     frame["abstain"] = sets.sum(axis=1) != 1
     frame.attrs["temperature"] = temperature
