@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import jinja2
 import pandas as pd
 
 from fusemed import __version__
+from fusemed.io import atomic_write_text
 from fusemed.report import cards as C
 from fusemed.report import cohort_page, curves, lesion, patterns
 from fusemed.report.figures import Figure
@@ -163,19 +162,6 @@ def render(context: dict[str, Any]) -> str:
     return _environment().get_template(TEMPLATE).render(**context)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_figures(context: dict[str, Any], folder: Path) -> list[Path]:
     """Save the report's figures as PNG files too (for markdown pages such as ``benchmarks/*.md``)."""
     import base64
@@ -210,6 +196,6 @@ def build_report(runs: list[Path], out: Path, cohort: Path | None = None, *, n_b
     if figures_dir is not None:
         write_figures(context, Path(figures_dir))
     out = Path(out)
-    _atomic_write(out, html)
+    atomic_write_text(out, html)
     log.info("report written to %s (%d runs, %.1f kB)", out, len(loaded), len(html) / 1024)
     return out
