@@ -170,6 +170,8 @@ def test_survival_target_reports_c_index(tmp_path: Path) -> None:
     assert {"time", "event", "p"} <= set(pred.columns)
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 <= metrics["c_index"] <= 1 and metrics["n"] == 12
+    ibs = metrics["integrated_brier"]  # None only when a fold's calibration split holds no event
+    assert "integrated_brier" in metrics and (ibs is None or 0 <= ibs <= 1)
 
 
 @pytest.mark.parametrize("fusion", sorted(FUSIONS))

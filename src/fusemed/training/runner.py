@@ -28,6 +28,7 @@ from monai.utils import look_up_option
 
 from fusemed.cohort import Cohort
 from fusemed.evaluation.metrics import discrimination_report
+from fusemed.evaluation.survival import out_of_fold_integrated_brier
 from fusemed.training.config import TrainConfig
 from fusemed.training.data import CaseDataset, Collate, FoldDataModule, Task, pattern_of, stack_targets
 from fusemed.training.hooks import FoldOutputs, SplitOutputs, probabilities, run_uncertainty
@@ -266,5 +267,18 @@ def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[s
     metrics.update({k: v for k, v in extra_metrics.items() if k != "per_pattern"})
     for pattern, values in extra_patterns.items():  # the uncertainty metrics join each pattern's entry
         metrics.setdefault("per_pattern", {}).setdefault(pattern, {}).update(values)
+    if task.kind == "survival":
+        metrics.update(out_of_fold_integrated_brier(*_survival_splits(outputs)))
     metrics["task"] = {"target": task.name, "kind": task.kind, "folds": config.folds, "fusion": config.fusion}
     atomic_write_json(out / "metrics.json", metrics)
+
+
+def _survival_splits(outputs: list[FoldOutputs]) -> tuple[list, list]:
+    """Per fold (log-risk, time, event) of the calibration split (baseline) and of the test split."""
+
+    def split(s: SplitOutputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        logits = np.asarray(s.logits, dtype=float)
+        log_hz = (logits.mean(axis=0) if logits.ndim == 3 else logits).reshape(len(s.subjects), -1)[:, 0]
+        return log_hz, s.y[:, 0], s.y[:, 1]
+
+    return [split(o.calibration) for o in outputs], [split(o.test) for o in outputs]
