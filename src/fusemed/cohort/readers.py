@@ -1,0 +1,178 @@
+"""Readers, one per stored kind: a path in, a checked in-memory object out.
+
+Each reader raises :class:`ReadError` with what was expected, so ``validate`` can collect the message
+and name the subject and file around it. Volumes load lazily (nibabel proxies): reading the header is
+cheap, the voxels are read when first used.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from fusemed.cohort.spec import MESH_VERTICES
+
+VOLUME_SUFFIXES = (".nii", ".nii.gz")
+
+
+class ReadError(ValueError):
+    """A file exists but does not hold what its modality promises."""
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A subject's graph: weighted adjacency ``(N, N)`` and optional node features ``(N, F)``."""
+
+    adjacency: np.ndarray
+    features: np.ndarray | None = None
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.adjacency.shape[0])
+
+
+def _exists(path: Path) -> None:
+    if not path.is_file():
+        raise ReadError("file not found")
+
+
+def _finite(array: np.ndarray, what: str) -> None:
+    if array.size == 0:
+        raise ReadError(f"{what} is empty")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise ReadError(f"{what} holds {int(bad.sum())} NaN/Inf value(s); expected finite numbers")
+
+
+def read_volume(path: Path) -> nib.Nifti1Image:
+    """Open a 3D NIfTI lazily, keeping its affine; trailing singleton dimensions are dropped."""
+    _exists(path)
+    if not path.name.endswith(VOLUME_SUFFIXES):
+        raise ReadError(f"expected a NIfTI file ({' or '.join(VOLUME_SUFFIXES)})")
+    try:
+        img = nib.load(str(path))
+    except Exception as err:  # nibabel raises many types for damaged headers
+        raise ReadError(f"not a readable NIfTI file ({type(err).__name__}: {err})") from None
+    shape = img.shape
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != 3:
+        raise ReadError(f"expected a 3D volume, found shape {tuple(img.shape)} ({len(img.shape)}D)")
+    if shape != img.shape:
+        img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape), img.affine, img.header)
+    affine = img.affine
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise ReadError(f"affine is not invertible or not finite: {affine.tolist()}")
+    return img
+
+
+def load_volume_data(img: nib.Nifti1Image, path: Path) -> np.ndarray:
+    """Read every voxel once (catches truncated archives) and check they are finite."""
+    try:
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as err:
+        raise ReadError(f"truncated or corrupt image data ({type(err).__name__}: {err})") from None
+    _finite(data, "image")
+    return data
+
+
+def read_graph(path: Path) -> Graph:
+    """Read a graph from ``.npz`` (``adjacency`` [+ ``features``]) or a square ``.csv``/``.tsv`` matrix."""
+    _exists(path)
+    name = path.name.lower()
+    try:
+        if name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as npz:
+                if "adjacency" not in npz:
+                    raise ReadError(f"npz has no 'adjacency' array (found {sorted(npz.files)})")
+                adjacency = np.asarray(npz["adjacency"], dtype=np.float32)
+                features = np.asarray(npz["features"], dtype=np.float32) if "features" in npz else None
+        elif name.endswith((".csv", ".tsv")):
+            sep = "\t" if name.endswith(".tsv") else ","
+            adjacency = pd.read_csv(path, sep=sep, header=None).to_numpy(dtype=np.float32)
+            features = None
+        else:
+            raise ReadError("expected a graph as .npz, .csv or .tsv")
+    except ReadError:
+        raise
+    except Exception as err:
+        raise ReadError(f"unreadable graph file ({type(err).__name__}: {err})") from None
+    if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
+        raise ReadError(f"adjacency must be square (N, N), found shape {adjacency.shape}")
+    _finite(adjacency, "adjacency")
+    if features is not None:
+        if features.ndim == 1:
+            features = features[:, None]
+        if features.shape[0] != adjacency.shape[0]:
+            raise ReadError(f"features have {features.shape[0]} rows but the graph has {adjacency.shape[0]} nodes")
+        _finite(features, "node features")
+    return Graph(adjacency, features)
+
+
+def read_surface(path: Path, mesh: str | None = None) -> np.ndarray:
+    """Read per-vertex features ``(V, F)`` from ``.npz`` (``features``) or GIfTI data arrays."""
+    _exists(path)
+    name = path.name.lower()
+    try:
+        if name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as npz:
+                if "features" not in npz:
+                    raise ReadError(f"npz has no 'features' array (found {sorted(npz.files)})")
+                features = np.asarray(npz["features"], dtype=np.float32)
+        elif name.endswith(".gii") or name.endswith(".gii.gz"):
+            arrays = [np.asarray(d.data, dtype=np.float32) for d in nib.load(str(path)).darrays]
+            if not arrays:
+                raise ReadError("GIfTI file holds no data array")
+            features = np.stack(arrays, axis=-1) if arrays[0].ndim == 1 else arrays[0]
+        else:
+            raise ReadError("expected surface features as .npz or GIfTI (.gii)")
+    except ReadError:
+        raise
+    except Exception as err:
+        raise ReadError(f"unreadable surface file ({type(err).__name__}: {err})") from None
+    if features.ndim == 1:
+        features = features[:, None]
+    if features.ndim != 2:
+        raise ReadError(f"expected per-vertex features (V, F), found shape {features.shape}")
+    if mesh is not None and features.shape[0] != MESH_VERTICES[mesh]:
+        raise ReadError(f"{mesh} has {MESH_VERTICES[mesh]} vertices, found {features.shape[0]} rows")
+    _finite(features, "surface features")
+    return features
+
+
+def read_vertex_labels(path: Path, mesh: str | None = None) -> np.ndarray:
+    """Read per-vertex labels ``(V,)`` from ``.npz`` (``labels``) or a one-array GIfTI."""
+    _exists(path)
+    if path.name.lower().endswith(".npz"):
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if "labels" not in npz:
+                    raise ReadError(f"npz has no 'labels' array (found {sorted(npz.files)})")
+                labels = np.asarray(npz["labels"])
+        except ReadError:
+            raise
+        except Exception as err:
+            raise ReadError(f"unreadable label file ({type(err).__name__}: {err})") from None
+    else:
+        labels = read_surface(path, mesh)[:, 0]
+    labels = labels.reshape(-1)
+    if mesh is not None and labels.shape[0] != MESH_VERTICES[mesh]:
+        raise ReadError(f"{mesh} has {MESH_VERTICES[mesh]} vertices, found {labels.shape[0]} labels")
+    if not np.isin(labels, (0, 1)).all():
+        raise ReadError("vertex labels must be 0 or 1")
+    return labels.astype(np.uint8)
+
+
+#: Reader per file-backed modality kind; tabular values come from the manifest itself.
+READERS: dict[str, Callable[..., object]] = {
+    "volume": read_volume,
+    "graph": read_graph,
+    "surface": read_surface,
+}
