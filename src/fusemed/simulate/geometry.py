@@ -1,0 +1,100 @@
+"""Where each output voxel comes from: site grids, the subject warp, sampling the template.
+
+The warp maps subject-space world coordinates (mm) to template (MNI) mm: head pose and brain size,
+age-related ventricle growth (a radial expansion around the ventricles), and a smooth random
+displacement field from a 5x5x5 control grid (cubic B-spline), like TorchIO's RandomElasticDeformation.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial.transform import Rotation
+
+from fusemed.simulate.anatomy import Anatomy
+
+#: Field of view written for every subject (mm, MNI-like), head included.
+FOV_LO = np.array([-90.0, -126.0, -72.0])
+FOV_HI = np.array([90.0, 90.0, 108.0])
+VENTRICLE_CENTRE = np.array([0.0, -10.0, 15.0])
+VENTRICLE_REACH = 22.0  # mm, Gaussian reach of the radial expansion
+CONTROL_POINTS = 5
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An output voxel grid: (X, Y, Z) shape and its voxel->mm affine (RAS or LAS)."""
+
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+
+    @property
+    def spacing(self) -> np.ndarray:
+        return np.abs(np.diag(self.affine)[:3])
+
+
+@functools.lru_cache(maxsize=16)
+def site_grid(spacing: tuple[float, float, float], las: bool) -> Grid:
+    """The grid a site writes: its voxel size, LAS sites store x flipped (affine stays exact)."""
+    sp = np.asarray(spacing, dtype=float)
+    shape = tuple(int(n) for n in np.floor((FOV_HI - FOV_LO) / sp).astype(int) + 1)
+    affine = np.eye(4)
+    affine[:3, :3] = np.diag(sp)
+    affine[:3, 3] = FOV_LO
+    if las:
+        affine[0, 0] = -sp[0]
+        affine[0, 3] = FOV_LO[0] + (shape[0] - 1) * sp[0]
+    return Grid(shape=shape, affine=affine)
+
+
+@functools.lru_cache(maxsize=16)
+def world_coords(spacing: tuple[float, float, float], las: bool) -> np.ndarray:
+    """(3, N) mm coordinates of every voxel of a site grid, C order."""
+    grid = site_grid(spacing, las)
+    ijk = np.indices(grid.shape, dtype=np.float32).reshape(3, -1)
+    return (grid.affine[:3, :3] @ ijk + grid.affine[:3, 3:4]).astype(np.float32)
+
+
+def control_grid(seed_seq: np.random.SeedSequence, amplitude_mm: float) -> np.ndarray:
+    """(3, C, C, C) displacements (mm) of the smooth deformation, drawn from its own stream."""
+    rng = np.random.default_rng(seed_seq)
+    ctrl = rng.normal(0.0, amplitude_mm, size=(3,) + (CONTROL_POINTS,) * 3)
+    return np.stack([ndimage.spline_filter(c, order=3) for c in ctrl])
+
+
+def warp_to_template(x: np.ndarray, rec: dict, ctrl: np.ndarray) -> np.ndarray:
+    """Map subject mm (3, N) to template mm (3, N) with the subject's recorded parameters."""
+    rot = Rotation.from_euler("xyz", [rec["head_rx_deg"], rec["head_ry_deg"], rec["head_rz_deg"]], degrees=True)
+    t = np.array([rec["head_tx_mm"], rec["head_ty_mm"], rec["head_tz_mm"]])[:, None]
+    y = rot.as_matrix().T @ (x - t) / rec["brain_scale"]
+    d = y - VENTRICLE_CENTRE[:, None]
+    shrink = 1.0 - rec["ventricle_expansion"] * np.exp(-(d**2).sum(0) / (2 * VENTRICLE_REACH**2))
+    y = VENTRICLE_CENTRE[:, None] + d * shrink
+    idx = (y - FOV_LO[:, None]) / (FOV_HI - FOV_LO)[:, None] * (CONTROL_POINTS - 1)
+    disp = np.stack([ndimage.map_coordinates(c, idx, order=3, mode="nearest", prefilter=False) for c in ctrl])
+    return (y + disp).astype(np.float32)
+
+
+def sample(anat: Anatomy, xt: np.ndarray, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Trilinear samples of every template channel at template mm `xt` (3, N), reshaped to `shape`."""
+    idx = (xt - anat.affine[:3, 3:4]) / np.diag(anat.affine)[:3, None]
+    return {
+        name: ndimage.map_coordinates(vol, idx, order=1, mode="constant", cval=0.0).reshape(shape)
+        for name, vol in anat.channels.items()
+    }
+
+
+def rigid_resample(img: np.ndarray, grid: Grid, rec: dict, prefix: str) -> np.ndarray:
+    """Apply a modality's small residual misregistration (rotation deg, translation mm) in place of a
+    perfect co-registration; voxel maths goes through the grid affine so LAS grids stay right."""
+    rot = Rotation.from_euler(
+        "xyz", [rec[f"{prefix}_rx_deg"], rec[f"{prefix}_ry_deg"], rec[f"{prefix}_rz_deg"]], degrees=True
+    ).as_matrix()
+    world = np.eye(4)
+    world[:3, :3] = rot
+    world[:3, 3] = [rec[f"{prefix}_tx_mm"], rec[f"{prefix}_ty_mm"], rec[f"{prefix}_tz_mm"]]
+    vox = np.linalg.inv(grid.affine) @ world @ grid.affine
+    return ndimage.affine_transform(img, vox[:3, :3], vox[:3, 3], order=1, mode="nearest")
