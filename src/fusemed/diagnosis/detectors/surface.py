@@ -34,15 +34,10 @@ class SurfaceGNNDetector(Detector):
     defaults: ClassVar[dict[str, Any]] = {"hidden": 32, "layers": 4, "dropout": 0.2, "epochs": 40,
                                           "lr": 5e-3, "mc_samples": 8, "threshold": 0.5, "mesh": "fsaverage5"}
 
-    def __init__(self, *args: Any, mesh: Mesh | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._mesh = mesh
-
     @property
     def mesh(self) -> Mesh:
-        if self._mesh is None:
-            self._mesh = load_mesh(self.params["mesh"])
-        return self._mesh
+        """The mesh named by the `mesh` parameter (cached)."""
+        return load_mesh(self.params["mesh"])
 
     def _features(self, case: DetectionCase) -> torch.Tensor:
         if case.surface is None:
