@@ -69,7 +69,7 @@ class VoxelNetDetector(Detector):
 
     defaults: ClassVar[dict[str, Any]] = {
         "patch": 32, "epochs": 30, "samples_per_case": 4, "batch_size": 8, "lr": 2e-3,
-        "channels": [8, 16, 32, 64], "dropout": 0.1, "modality_dropout": 0.25, "mc_samples": 4,
+        "channels": [8, 16, 32, 64], "dropout": 0.1, "modality_dropout": 0.25, "mc_samples": 3,
         "overlap": 0.25, "threshold": 0.5,
     }
 
