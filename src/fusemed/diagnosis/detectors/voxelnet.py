@@ -17,6 +17,7 @@ from monai.inferers import sliding_window_inference
 from monai.losses import DiceFocalLoss
 from monai.networks.nets import UNet
 from monai.transforms import RandCropByPosNegLabel
+from monai.transforms.utils import map_binary_to_indices
 from torch import nn
 
 from fusemed.diagnosis.data import DetectionCase
@@ -82,7 +83,9 @@ class VoxelNetDetector(Detector):
         data = []
         for c in cases:
             x, present, fg = self.prepare(c)
-            data.append((x, present, fg, self.target(c)))
+            y = self.target(c)
+            fg_idx, bg_idx = map_binary_to_indices(y[None], fg[None])  # once, not every epoch
+            data.append((x, present, y, fg_idx, bg_idx))
         self.net_ = self._build()
         opt = torch.optim.AdamW(self.net_.parameters(), lr=p["lr"], weight_decay=1e-4)
         loss_fn = DiceFocalLoss(sigmoid=True, gamma=2.0, lambda_dice=1.0, lambda_focal=1.0)
@@ -93,9 +96,9 @@ class VoxelNetDetector(Detector):
         self.net_.train()
         for epoch in range(p["epochs"]):
             xs, ps, ys = [], [], []
-            for x, present, fg, y in data:
+            for x, present, y, fg_idx, bg_idx in data:
                 img = torch.from_numpy(np.concatenate([x, y[None].astype(np.float32)]))
-                for patch_t in crop(img, label=torch.from_numpy(y[None]), image=torch.from_numpy(fg[None])):
+                for patch_t in crop(img, label=torch.from_numpy(y[None]), fg_indices=fg_idx, bg_indices=bg_idx):
                     t = torch.as_tensor(patch_t)
                     xs.append(t[:-1])
                     ys.append(t[-1:])
