@@ -168,21 +168,30 @@ def _clean(obj: Any) -> Any:
 
 
 def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path | None = None,
-                      subjects: list[str] | None = None) -> dict:
+                      subjects: list[str] | None = None, threshold: float | None = None) -> dict:
     """Predict the run's test split (or `subjects`), write `RUN/metrics.json`, `RUN/detections.csv`
-    and the maps under `RUN/predictions/`; returns the metrics (NaN written as null)."""
+    and the maps under `RUN/predictions/`; returns the metrics (NaN written as null).
+
+    `threshold` overrides the map threshold (another operating point); its files are then suffixed
+    `-thr<threshold>` (`metrics-thr0.2.json`, ...). Cluster confidences keep the run's calibrator,
+    fitted at the run's own threshold.
+    """
     run, cohort_dir = Path(run), Path(cohort_dir)
     det, cal, cfg = load_run(run)
+    suffix = ""
+    if threshold is not None:
+        det.threshold_, suffix = float(threshold), f"-thr{threshold:g}"
     if subjects is None:
         split = pd.read_csv(run / "split.csv", dtype={"subject": str})
         subjects = split.loc[split["split"] == "test", "subject"].tolist()
     flags = read_truth(cohort_dir, truth)
-    outdir = run / "predictions"
+    outdir = run / f"predictions{suffix}"
     outdir.mkdir(exist_ok=True)
     records = [_write_subject(det, cal, case, outdir, flags.get(case.subject))
                for case in cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects)]
     metrics = _clean(split_metrics(records))
     metrics["model"] = cfg["model"]
-    _write_text(run / "metrics.json", json.dumps(metrics, indent=2))
-    _write_text(run / "detections.csv", per_subject_table(records).to_csv(index=False))
+    metrics["threshold"] = det.threshold_
+    _write_text(run / f"metrics{suffix}.json", json.dumps(metrics, indent=2))
+    _write_text(run / f"detections{suffix}.csv", per_subject_table(records).to_csv(index=False))
     return metrics
