@@ -217,10 +217,11 @@ class SiameseOCSVMDetector(UnsupervisedDetector):
                   "code_sd": self.code_sd_.astype(np.float32)}
         tensors = {f"svm.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
         tensors.update({f"net.{k}": v for k, v in self.net_.state_dict().items()})
+        tensors.update(self._support_tensor())
         return self._unsup_state(), tensors
 
     def _load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
-        self._load_unsup(meta)
+        self._load_unsup(meta, tensors)
         self.net_ = PatchAE(len(self.modalities), self.params["patch"], self.params["latent"])
         self.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         self.net_.eval()

@@ -26,7 +26,7 @@ class UnsupervisedDetector(Detector):
     """Base for controls-only detectors: subclasses implement `_fit_model` and `_raw_score`."""
 
     supervised: ClassVar[bool] = False
-    common: ClassVar[dict[str, Any]] = {"holdout": 0.25, "control_quantile": 0.9, "erode": 1}
+    common: ClassVar[dict[str, Any]] = {"holdout": 0.25, "control_quantile": 0.9, "erode": 1, "support": 0.9}
 
     def _fit(self, cases: list[DetectionCase]) -> None:
         rng = np.random.default_rng(self.seed)
@@ -35,6 +35,10 @@ class UnsupervisedDetector(Detector):
         hold = [cases[i] for i in order[:n_hold]]
         fit = [cases[i] for i in order[n_hold:]]
         prepared = [self.prepare(c) for c in fit]
+        # normative support: voxels inside the foreground of most fitting controls; outside it a
+        # per-voxel model has no data (sd ~ 0) and would flag every head-boundary voxel
+        share = np.mean([fg for _, _, fg in prepared], axis=0)
+        self.support_ = share >= self.params["support"]
         self._fit_model(prepared)
         held = [self.prepare(c) for c in hold] if hold else prepared  # tiny cohorts: in-sample
         raws = [self._masked(self._raw_score(x, p, fg)[0], fg) for x, p, fg in held]
@@ -48,8 +52,11 @@ class UnsupervisedDetector(Detector):
                  self.raw_threshold_, len(held))
 
     def _inner(self, fg: np.ndarray) -> np.ndarray:
+        """Where scores count: the subject's eroded foreground within the controls' support."""
         e = int(self.params["erode"])
-        return ndimage.binary_erosion(fg, iterations=e) if e else fg
+        inner = ndimage.binary_erosion(fg, iterations=e) if e else fg
+        support = getattr(self, "support_", None)
+        return inner & support if support is not None else inner
 
     @staticmethod
     def _masked(score: np.ndarray, fg: np.ndarray) -> np.ndarray:
@@ -72,8 +79,12 @@ class UnsupervisedDetector(Detector):
     def _unsup_state(self) -> dict:
         return {"offset": self.offset_, "raw_threshold": self.raw_threshold_}
 
-    def _load_unsup(self, meta: dict) -> None:
+    def _support_tensor(self) -> dict[str, torch.Tensor]:
+        return {"support": torch.from_numpy(self.support_.astype(np.uint8))}
+
+    def _load_unsup(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
         self.offset_, self.raw_threshold_ = meta["offset"], meta["raw_threshold"]
+        self.support_ = tensors["support"].numpy().astype(bool)
 
 
 class ZScoreDetector(UnsupervisedDetector):
@@ -105,7 +116,8 @@ class ZScoreDetector(UnsupervisedDetector):
         nn_ = np.maximum(n, 1)
         self.mean_ = (total / nn_).astype(np.float32)
         var = np.maximum(sq / nn_ - self.mean_ ** 2, 0)
-        floor = np.array([np.median(np.sqrt(v[v > 0])) if (v > 0).any() else 1.0 for v in var])
+        inside = self.support_
+        floor = np.array([np.median(np.sqrt(v[inside])) if inside.any() else 1.0 for v in var])
         self.sd_ = np.sqrt(var + (0.5 * floor[:, None, None, None]) ** 2).astype(np.float32)
         self.count_ = n[:, 0, 0, 0].astype(np.float32)
 
@@ -121,9 +133,9 @@ class ZScoreDetector(UnsupervisedDetector):
 
     def _state(self) -> tuple[dict, dict[str, torch.Tensor]]:
         return self._unsup_state(), {"mean": torch.from_numpy(self.mean_), "sd": torch.from_numpy(self.sd_),
-                                     "count": torch.from_numpy(self.count_)}
+                                     "count": torch.from_numpy(self.count_), **self._support_tensor()}
 
     def _load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
-        self._load_unsup(meta)
+        self._load_unsup(meta, tensors)
         self.mean_, self.sd_ = tensors["mean"].numpy(), tensors["sd"].numpy()
         self.count_ = tensors["count"].numpy()
