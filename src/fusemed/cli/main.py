@@ -6,6 +6,8 @@ layer over the Python API, so whatever the CLI does can be done from a notebook 
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 from fusemed import __version__
@@ -33,9 +35,16 @@ def main(
 
 
 def _register() -> None:
-    from fusemed.cli import validate
+    from fusemed.cli import evaluate, predict, simulate, train, validate
 
     app.command("validate")(validate.validate_command)
+    app.command("simulate")(simulate.simulate_command)
+    app.command("train")(train.train_command)
+    app.command("evaluate")(evaluate.evaluate_command)
+    app.command("predict")(predict.predict_command)
+    app.command("report")(importlib.import_module("fusemed.cli.report").report_command)
+    app.command("benchmark")(importlib.import_module("fusemed.cli.benchmark").benchmark_command)
+    app.command("demo")(importlib.import_module("fusemed.cli.demo").demo_command)
 
 
 _register()

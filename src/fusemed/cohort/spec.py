@@ -6,8 +6,6 @@ every later stage reads modalities by *name* and *kind*, never by position.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from monai.utils import look_up_option
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fusemed.cohort.problems import CohortError, Problem
+from fusemed.io import atomic_write_text
 
 #: Vertex counts (both hemispheres, left then right) of the meshes a surface modality may live on.
 MESH_VERTICES: dict[str, int] = {
@@ -187,17 +186,3 @@ def _pydantic_message(error: dict[str, Any]) -> str:
     if "error" in ctx:  # a ValueError raised by a validator (e.g. look_up_option): keep its own words
         msg = str(ctx["error"]).strip().replace("\n", " ")
     return f"{_loc(error)}: {msg}"
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write text next to ``path`` then rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -7,8 +7,6 @@ See docs/simulator.md for the generative model and its sources.
 
 from __future__ import annotations
 
-from fusemed.simulate import coma as _coma  # noqa: F401  (registers the scenario)
-from fusemed.simulate import epilepsy as _epilepsy  # noqa: F401
 from fusemed.simulate.api import draw_cohort, simulate_cohort
 from fusemed.simulate.config import SimulationConfig
 from fusemed.simulate.render import render_subject

@@ -43,6 +43,11 @@ class Surface:
     curv: np.ndarray  # (V,)
     sulc: np.ndarray  # (V,)
 
+    @property
+    def cortical(self) -> np.ndarray:
+        """(V,) bool: real cortex, i.e. not the medial wall (where fsaverage thickness is ~0)."""
+        return self.thickness > 1.0
+
 
 @dataclass(frozen=True)
 class Anatomy:
@@ -66,9 +71,9 @@ class Anatomy:
 
     @property
     def channels(self) -> dict[str, np.ndarray]:
-        """The maps the renderer warps into each subject's space."""
+        """The maps the renderer warps into each subject's space (the template is skull-stripped, so
+        the images are too, as after a standard brain extraction)."""
         return {
-            "t1": self.t1,
             "gm": self.gm,
             "wm": self.wm,
             "csf": self.csf,

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fusemed.simulate import coma as _coma  # noqa: F401  (registers the scenario)
+from fusemed.simulate import epilepsy as _epilepsy  # noqa: F401
 from fusemed.simulate.anatomy import Anatomy, load_anatomy
 from fusemed.simulate.config import SimulationConfig
 from fusemed.simulate.connectome import simulate_connectome
@@ -160,16 +162,15 @@ def simulate_cohort(
     for i, rec in enumerate(records):
         rows.append(_write_subject(root, scen, rec, by_name[rec["site"]]))
         if scen.records_cnr:
+            for mod in VOLUMES:
+                rec.setdefault(f"cnr_{mod}", np.nan)
             mri_cnr = max(rec["cnr_t1"], rec["cnr_flair"])
-            rec["mri_negative"] = bool(rec["diagnosis"]) and mri_cnr < config.mri_negative_cnr
+            rec["mri_negative"] = bool(rec["diagnosis"]) and bool(mri_cnr < config.mri_negative_cnr)
         if progress is not None:
             progress(i + 1, len(records))
     oracle = pd.DataFrame(records)
     if not scen.records_cnr:
         oracle = oracle.drop(columns=[c for c in oracle.columns if c.startswith("cnr_")])
-    else:
-        for c in ("cnr_t1", "cnr_flair", "cnr_pet"):
-            oracle.loc[oracle["diagnosis"] == 0, c] = np.nan
     write_table(root / "truth" / "oracle.csv", oracle)
     write_table(root / "truth" / "sites.csv", pd.DataFrame([s.row() for s in site_list]))
     write_table(

@@ -75,7 +75,7 @@ class Coma(Scenario):
             **{f"etiology_{e}": int(e == etiology) for e in ETIOLOGIES},
             "severity": severity,
             "days_since_injury": int(rng.integers(5, 31)),
-            "metabolism": float(np.clip(0.62 - 0.13 * severity + rng.normal(0, 0.06), 0.2, 1.0)),
+            "metabolism": float(np.clip(0.62 - 0.06 * severity + rng.normal(0, 0.07), 0.2, 1.0)),
             "dmn_disconnection": float(np.clip(0.35 + 0.18 * severity + rng.normal(0, 0.12), 0.0, 0.95)),
             "gcs_motor": int(np.clip(np.round(3.3 - 0.9 * severity + rng.normal(0, 0.9)), 1, 6)),
             "pupils": int(rng.random() < _sigmoid(1.5 - 1.0 * severity - 0.8 * (etiology == "anoxic"))),
@@ -85,7 +85,7 @@ class Coma(Scenario):
             weight = (np.abs(s.mid[:, 0]) > 30) & (s.mid[:, 1] > -50) & (s.mid[:, 1] < 30)
         else:  # contusions: frontal and temporal poles
             weight = (s.mid[:, 1] > 10) | (s.mid[:, 2] < -5)
-        v = pick_vertex(rng, weight.astype(float) + 0.05)
+        v = pick_vertex(rng, (weight.astype(float) + 0.05) * s.cortical)
         has_lesion = bool(rng.random() < LESION_P[etiology])
         radius = float(rng.uniform(10, 28))
         centre = s.mid[v] - 0.4 * radius * s.normal[v]  # reaching into white matter
@@ -97,13 +97,38 @@ class Coma(Scenario):
             lesion_z_mm=float(centre[2]) if has_lesion else np.nan,
             lesion_radius_mm=radius if has_lesion else 0.0,
             lesion_volume_ml=float(4 / 3 * np.pi * radius**3 / 1000) if has_lesion else 0.0,
-            perilesional_depth=float(rng.uniform(0.3, 0.5)) if has_lesion else 0.0,
+            perilesional_depth=float(rng.uniform(0.3, 0.6)) if has_lesion else 0.0,
             thalamic_depth=float(np.clip(0.35 * radius / 28 * rng.uniform(0.7, 1.3), 0, 0.5)) if has_lesion else 0.0,
+            hemispheric_depth=float(rng.uniform(0.1, 0.35)) if has_lesion else 0.0,
         )
+        rec["explained_hypometabolism"] = self.explained_loss(rec)
+        rec["pet_cortex_mean"] = rec["metabolism"] * (1 - rec["explained_hypometabolism"])
         rec["eta"] = linear_predictor(rec)
         rec["p_outcome"] = p_unfavourable(rec["eta"])
         rec.update(draw_outcome(rng, rec["eta"]))
         return rec
+
+    def lesion_metabolism(self, xt: np.ndarray, rec: dict[str, Any]) -> np.ndarray:
+        """(N,) metabolism factor explained by the structural lesion: perilesional rim, ipsilateral
+        hemispheric diaschisis and ipsilateral thalamic diaschisis (1 = untouched)."""
+        if not rec["lesion"]:
+            return np.ones(xt.shape[1], dtype=np.float32)
+        c = np.array([rec["lesion_x_mm"], rec["lesion_y_mm"], rec["lesion_z_mm"]], dtype=np.float32)
+        peri = soft_sphere(xt, c, PERILESIONAL_REACH * rec["lesion_radius_mm"], edge=4.0)
+        side = 1.0 if rec["lesion_hemi"] == "right" else -1.0
+        hemi = 1 / (1 + np.exp(np.clip(-side * xt[0] / 3.0, -50, 50)))
+        thal = soft_sphere(xt, THALAMUS_MM[rec["lesion_hemi"]], 9.0, edge=2.0)
+        return (
+            (1 - rec["perilesional_depth"] * peri)
+            * (1 - rec["hemispheric_depth"] * hemi)
+            * (1 - rec["thalamic_depth"] * thal)
+        ).astype(np.float32)
+
+    def explained_loss(self, rec: dict[str, Any]) -> float:
+        """Share of normal cortical metabolism lost to the lesion, averaged over fsaverage5 vertices:
+        what separates the PET-visible cortical mean from the diffuse `metabolism`."""
+        s = self.anatomy.surface
+        return float(1 - self.lesion_metabolism(s.mid[s.cortical].T, rec).mean())
 
     def modify(self, fields: dict[str, np.ndarray], xt: np.ndarray, rec: dict[str, Any]) -> None:
         mult = np.full_like(fields["gm"], rec["metabolism"])
@@ -116,9 +141,7 @@ class Coma(Scenario):
         w = soft_sphere(xt, c, r, edge=1.5) * np.clip(fields["gm"] + fields["wm"], 0, 1)
         fields["les"] = w
         fields["gm"], fields["wm"] = fields["gm"] * (1 - w), fields["wm"] * (1 - w)
-        peri = soft_sphere(xt, c, PERILESIONAL_REACH * r, edge=4.0)
-        thal = soft_sphere(xt, THALAMUS_MM[rec["lesion_hemi"]], 9.0, edge=2.0)
-        fields["pet_mult"] = mult * (1 - rec["perilesional_depth"] * peri) * (1 - rec["thalamic_depth"] * thal)
+        fields["pet_mult"] = mult * self.lesion_metabolism(xt, rec)
         fields["lesion"] = w / 0.5
 
     def thickness_factor(self, xt: np.ndarray, rec: dict[str, Any]) -> np.ndarray:

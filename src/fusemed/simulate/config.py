@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCENARIOS = ("epilepsy", "coma")
@@ -11,12 +13,13 @@ DEFAULT_SPACING = {"coma": 3.0, "epilepsy": 2.0}
 
 
 def _lookup(value: str, options: tuple[str, ...], what: str) -> str:
-    from monai.utils import look_up_option
-
-    try:
-        return look_up_option(str(value).lower(), options)
-    except ValueError as err:  # monai's message already says "did you mean"
-        raise ValueError(f"{what}: {err}") from None
+    """MONAI-style "did you mean" without importing MONAI (5 s) just to check a word."""
+    key = str(value).strip().lower()
+    if key in options:
+        return key
+    close = difflib.get_close_matches(key, options, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"{what}: unknown option {value!r}.{hint} Available: {', '.join(options)}.")
 
 
 class SimulationConfig(BaseModel):

@@ -50,7 +50,7 @@ class Epilepsy(Scenario):
         }
         s = self.anatomy.surface
         frontal = (s.mid[:, 1] > -5) & (s.mid[:, 2] > -15)
-        v = pick_vertex(rng, np.where(frontal, FRONTAL_WEIGHT, 1.0))
+        v = pick_vertex(rng, np.where(frontal, FRONTAL_WEIGHT, 1.0) * s.cortical)
         radius = float(rng.uniform(5, 15))
         centre = s.mid[v] - (s.thickness[v] / 2) * s.normal[v]  # at the grey/white junction
         rec.update(

@@ -65,26 +65,78 @@ def control_grid(seed_seq: np.random.SeedSequence, amplitude_mm: float) -> np.nd
     return np.stack([ndimage.spline_filter(c, order=3) for c in ctrl])
 
 
-def warp_to_template(x: np.ndarray, rec: dict, ctrl: np.ndarray) -> np.ndarray:
-    """Map subject mm (3, N) to template mm (3, N) with the subject's recorded parameters."""
+def displacement(ctrl: np.ndarray, spacing: tuple[float, float, float], las: bool) -> np.ndarray:
+    """(3, N) smooth displacement (mm) at every voxel of a site grid, a function of subject mm.
+
+    The cubic B-spline is evaluated on a 4x coarser grid, then upsampled trilinearly: the field is
+    smooth at that scale anyway, and a cubic evaluation per voxel cost ~0.5 s per subject."""
+    grid = site_grid(spacing, las)
+    coarse_shape = tuple(max(s // 4, 2) for s in grid.shape)
+    ijk = np.indices(coarse_shape, dtype=np.float64).reshape(3, -1)
+    scale = (np.array(grid.shape) - 1) / (np.array(coarse_shape) - 1)
+    world = grid.affine[:3, :3] @ (ijk * scale[:, None]) + grid.affine[:3, 3:4]
+    cidx = (world - FOV_LO[:, None]) / (FOV_HI - FOV_LO)[:, None] * (CONTROL_POINTS - 1)
+    out = []
+    for c in ctrl:
+        coarse = ndimage.map_coordinates(c, cidx, order=3, mode="nearest", prefilter=False).reshape(coarse_shape)
+        zoom = np.array(grid.shape) / np.array(coarse_shape)
+        out.append(ndimage.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=False).reshape(-1))
+    return np.stack(out).astype(np.float32)
+
+
+def warp_to_template(x: np.ndarray, rec: dict, disp: np.ndarray) -> np.ndarray:
+    """Map subject mm (3, N) to template mm (3, N) with the subject's recorded parameters: smooth
+    displacement `disp` (3, N), head pose and brain size, then ventricle growth."""
     rot = Rotation.from_euler("xyz", [rec["head_rx_deg"], rec["head_ry_deg"], rec["head_rz_deg"]], degrees=True)
-    t = np.array([rec["head_tx_mm"], rec["head_ty_mm"], rec["head_tz_mm"]])[:, None]
-    y = rot.as_matrix().T @ (x - t) / rec["brain_scale"]
-    d = y - VENTRICLE_CENTRE[:, None]
-    shrink = 1.0 - rec["ventricle_expansion"] * np.exp(-(d**2).sum(0) / (2 * VENTRICLE_REACH**2))
-    y = VENTRICLE_CENTRE[:, None] + d * shrink
-    idx = (y - FOV_LO[:, None]) / (FOV_HI - FOV_LO)[:, None] * (CONTROL_POINTS - 1)
-    disp = np.stack([ndimage.map_coordinates(c, idx, order=3, mode="nearest", prefilter=False) for c in ctrl])
-    return (y + disp).astype(np.float32)
+    t = np.array([rec["head_tx_mm"], rec["head_ty_mm"], rec["head_tz_mm"]], dtype=np.float32)[:, None]
+    y = rot.as_matrix().T.astype(np.float32) @ (x + disp - t) / np.float32(rec["brain_scale"])
+    d = y - VENTRICLE_CENTRE.astype(np.float32)[:, None]
+    shrink = 1.0 - rec["ventricle_expansion"] * np.exp(-(d * d).sum(0) / (2 * VENTRICLE_REACH**2))
+    return (VENTRICLE_CENTRE.astype(np.float32)[:, None] + d * shrink.astype(np.float32)).astype(np.float32)
+
+
+_STACKS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _stack(anat: Anatomy) -> tuple[np.ndarray, np.ndarray]:
+    """Template channels as one (X*Y*Z, C) array (one gather serves every channel) and the flat
+    support mask where any channel is non-zero (dilated by two voxels)."""
+    if id(anat) not in _STACKS:
+        stack = np.ascontiguousarray(np.stack([v.ravel() for v in anat.channels.values()], axis=1))
+        support = ndimage.binary_dilation((stack > 1e-4).any(axis=1).reshape(anat.gm.shape), iterations=2)
+        _STACKS[id(anat)] = (stack, support.ravel())
+    return _STACKS[id(anat)]
 
 
 def sample(anat: Anatomy, xt: np.ndarray, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Trilinear samples of every template channel at template mm `xt` (3, N), reshaped to `shape`."""
+    """Trilinear samples of every template channel at template mm `xt` (3, N), reshaped to `shape`
+    (zero outside the template). Points off the brain are skipped after a nearest-voxel test, and
+    all channels share one set of corner weights: ~3x faster than `map_coordinates` per channel."""
+    dims = np.array(anat.gm.shape)
+    stack, support = _stack(anat)
     idx = (xt - anat.affine[:3, 3:4]) / np.diag(anat.affine)[:3, None]
-    return {
-        name: ndimage.map_coordinates(vol, idx, order=1, mode="constant", cval=0.0).reshape(shape)
-        for name, vol in anat.channels.items()
-    }
+    near = np.clip(np.rint(idx).astype(np.int64), 0, dims[:, None] - 1)
+    inside = np.all((idx >= 0) & (idx < dims[:, None] - 1), axis=0)
+    inside &= support[(near[0] * dims[1] + near[1]) * dims[2] + near[2]]
+    keep = np.flatnonzero(inside)
+    idx = idx[:, keep]
+    i0 = np.floor(idx).astype(np.int64)
+    frac = (idx - i0).astype(np.float32)
+    base = (i0[0] * dims[1] + i0[1]) * dims[2] + i0[2]
+    vals = np.zeros((len(keep), stack.shape[1]), dtype=np.float32)
+    for dx in (0, 1):
+        wx = frac[0] if dx else 1 - frac[0]
+        for dy in (0, 1):
+            wxy = wx * (frac[1] if dy else 1 - frac[1])
+            for dz in (0, 1):
+                w = wxy * (frac[2] if dz else 1 - frac[2])
+                vals += w[:, None] * stack[base + (dx * dims[1] + dy) * dims[2] + dz]
+    out = {}
+    for k, name in enumerate(anat.channels):
+        full = np.zeros(xt.shape[1], dtype=np.float32)
+        full[keep] = vals[:, k]
+        out[name] = full.reshape(shape)
+    return out
 
 
 def rigid_resample(img: np.ndarray, grid: Grid, rec: dict, prefix: str) -> np.ndarray:

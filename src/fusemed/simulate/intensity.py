@@ -14,16 +14,16 @@ from fusemed.simulate.geometry import FOV_HI, FOV_LO
 from fusemed.simulate.sites import Site
 
 MEANS = {
-    "t1": {"csf": 0.30, "gm": 0.62, "wm": 1.00, "les": 0.40, "outside": 0.70},
-    "flair": {"csf": 0.08, "gm": 0.80, "wm": 0.62, "les": 1.15, "outside": 0.45},
-    "pet": {"csf": 0.04, "gm": 1.00, "wm": 0.32, "les": 0.08, "outside": 0.05},
+    "t1": {"csf": 0.30, "gm": 0.62, "wm": 1.00, "les": 0.40},
+    "flair": {"csf": 0.08, "gm": 0.80, "wm": 0.62, "les": 1.15},
+    "pet": {"csf": 0.04, "gm": 1.00, "wm": 0.32, "les": 0.08},
 }
 
 
 def tissue_image(fields: dict[str, np.ndarray], modality: str) -> np.ndarray:
     """Noise-free image in relative units from (modified) tissue fractions and planted effects.
 
-    `fields` holds gm, wm, csf, brain, t1 (template head, for skull/scalp) and optionally les
+    `fields` holds gm, wm, csf (fractions) and optionally les
     (lesion tissue), flair_add (additive FLAIR hyperintensity) and pet_mult (metabolism factor).
     """
     m = MEANS[modality]
@@ -33,8 +33,7 @@ def tissue_image(fields: dict[str, np.ndarray], modality: str) -> np.ndarray:
         img = img + fields["flair_add"] * m["wm"]
     if modality == "pet" and "pet_mult" in fields:
         img = img * fields["pet_mult"]
-    head = np.clip(1.0 - fields["brain"], 0.0, 1.0) * fields["t1"] * m["outside"]
-    return (img + head).astype(np.float32)
+    return img.astype(np.float32)
 
 
 def bias_field(rng: np.random.Generator, world: np.ndarray, strength: float, shape: tuple[int, ...]) -> np.ndarray:

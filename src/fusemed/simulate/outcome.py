@@ -18,19 +18,19 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
-T0_DAYS = 40.0
-SIGMA = 0.75
+T0_DAYS = 60.0
+SIGMA = 1.0
 HORIZON_DAYS = 90.0
 FOLLOW_UP_DAYS = 365.0
 #: eta coefficients (log-days per unit); see docs/simulator.md for the sources.
 COEF = {
-    "metabolism": 0.9,  # per 0.1 below 0.55 of normal
+    "metabolism": 0.6,  # per 0.1 below 0.55 of normal
     "age": 0.25,  # per 15 years above 50
-    "gcs_motor": -0.25,  # per point above 3
-    "pupils_absent": 0.45,
-    "anoxic": 0.35,
-    "dmn": 0.45,  # per 0.2 of DMN disconnection above 0.35
-    "lesion_volume": 0.15,  # per 50 mL of structural lesion
+    "gcs_motor": -0.15,  # per point above 3
+    "pupils_absent": 0.35,
+    "anoxic": 0.25,
+    "dmn": 0.3,  # per 0.2 of DMN disconnection above 0.35
+    "lesion_volume": 0.25,  # per 50 mL of structural lesion
 }
 
 

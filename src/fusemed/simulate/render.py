@@ -15,6 +15,7 @@ from fusemed.simulate.anatomy import Anatomy
 from fusemed.simulate.geometry import (
     Grid,
     control_grid,
+    displacement,
     rigid_resample,
     sample,
     site_grid,
@@ -56,7 +57,7 @@ def tissue_fields(anat: Anatomy, scenario: Scenario, rec: dict[str, Any], site: 
     grid = site_grid(site.spacing, site.las)
     world = world_coords(site.spacing, site.las)
     ctrl = control_grid(streams(rec)[STREAMS["deform"]], rec["deform_mm"])
-    xt = warp_to_template(world, rec, ctrl)
+    xt = warp_to_template(world, rec, displacement(ctrl, site.spacing, site.las))
     healthy = sample(anat, xt, grid.shape)
     apply_atrophy(healthy, rec)
     lesioned = dict(healthy)
@@ -94,7 +95,7 @@ def render_subject(
         images[mod] = img
     out = Rendered(grid=grid, images=images, mask=mask)
     if scenario.records_cnr:
-        out.cnr = lesion_cnr(fields, healthy, mask, site, grid)
+        out.cnr = lesion_cnr(fields, healthy, mask, site, grid) if mask.any() else {}
     return out
 
 

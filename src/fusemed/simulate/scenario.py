@@ -98,5 +98,5 @@ def draw_anatomy(rng: np.random.Generator, age: float) -> dict[str, Any]:
 
 def pick_vertex(rng: np.random.Generator, weights: np.ndarray) -> int:
     """Draw a cortical vertex with probability proportional to `weights` (V,)."""
-    p = np.asarray(weights, dtype=float)
-    return int(rng.choice(len(p), p=p / p.sum()))
+    cdf = np.cumsum(np.asarray(weights, dtype=float))
+    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))

@@ -14,9 +14,6 @@ deterministically (nibabel gzips with mtime 0; numpy's zip entries carry a fixed
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +21,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from fusemed.io import atomic_save
 from fusemed.simulate.geometry import Grid
-
-
-def _atomic(path: Path, write: Callable[[Path], None], suffix: str = "") -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return str(path)
 
 
 def write_nifti(path: Path, data: np.ndarray, grid: Grid, dtype: type) -> None:
@@ -46,7 +31,7 @@ def write_nifti(path: Path, data: np.ndarray, grid: Grid, dtype: type) -> None:
     img.header.set_xyzt_units("mm")
     img.set_qform(grid.affine, code=1)
     img.set_sform(grid.affine, code=1)
-    _atomic(path, lambda p: img.to_filename(p), suffix=".nii.gz")
+    atomic_save(path, lambda p: img.to_filename(p))
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -54,15 +39,15 @@ def write_npz(path: Path, **arrays: np.ndarray) -> None:
         with open(p, "wb") as fh:
             np.savez_compressed(fh, **arrays)
 
-    _atomic(path, save)
+    atomic_save(path, save)
 
 
 def write_table(path: Path, frame: pd.DataFrame, sep: str = ",") -> None:
-    _atomic(path, lambda p: frame.to_csv(p, sep=sep, index=False, lineterminator="\n"))
+    atomic_save(path, lambda p: frame.to_csv(p, sep=sep, index=False, lineterminator="\n"))
 
 
 def write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda p: p.write_text(text))
+    atomic_save(path, lambda p: p.write_text(text))
 
 
 def write_dataset_description(root: Path, scenario: str, seed: int) -> None:

@@ -1,0 +1,52 @@
+"""What one cohort job and one cell do by default: simulate, then train (prognosis) or detect (epilepsy).
+
+These are module-level functions so a process pool can pickle them; tests pass their own stubs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fusemed.benchmark.grid import Cell, CohortJob
+
+log = logging.getLogger(__name__)
+
+
+def simulate_job(job: CohortJob, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write the job's simulated cohort with ``fusemed.simulate.simulate_cohort``."""
+    from fusemed.simulate import simulate_cohort
+
+    s = job.spec
+    return simulate_cohort(s.scenario, job.folder, n_subjects=s.subjects, seed=s.seed, spacing=s.spacing,
+                           missing=job.missing, missing_scheme=s.scheme, sites=s.sites, progress=progress)
+
+
+def train_cell(cell: Cell, callbacks: Sequence[Any] = ()) -> Path:
+    """Train one cell into ``cell.run_dir`` (resumes a partial run) and return it."""
+    import torch
+
+    torch.set_num_threads(cell.threads)
+    if cell.task == "detection":
+        return _detect_cell(cell)
+    from fusemed.training import TrainConfig, train_run
+
+    options = {"progress": False, **cell.train}
+    config = TrainConfig(cohort=cell.cohort_dir, fusion=cell.fusion, uncertainty=cell.uncertainty,
+                         seed=cell.seed, **options)
+    return train_run(config, cell.run_dir, callbacks=callbacks)
+
+
+def _detect_cell(cell: Cell) -> Path:
+    """Lesion detection (``fusemed.diagnosis``): train a detector, then evaluate it on its test split."""
+    try:
+        from fusemed.diagnosis import evaluate_detector, train_detector
+    except ImportError as err:  # the diagnosis package is optional in a checkout without it
+        raise RuntimeError("detection benchmarks need fusemed.diagnosis (lesion detection), not installed") from err
+    options = dict(cell.train)
+    target = options.pop("target", "lesion")
+    run = train_detector(cell.cohort_dir, cell.fusion, cell.run_dir, target=target, seed=cell.seed, **options)
+    evaluate_detector(run, cell.cohort_dir)
+    return run

@@ -1,0 +1,81 @@
+"""A benchmark is data: a YAML grid of cohorts × fusion strategies × uncertainty methods × seeds.
+
+Example (``benchmarks/coma.yaml``)::
+
+    name: coma
+    cohorts:
+      - {scenario: coma, subjects: 200, missing: [0.0, 0.3, 0.6], scheme: mcar, spacing: 4.0}
+    fusions: [early, late, attention, hemis]
+    uncertainty: [ensemble]
+    seeds: [0]
+    train: {target: outcome, folds: 5, epochs: 20, calibrate: true, alpha: 0.1}
+    n_jobs: 2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _as_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+class CohortGrid(BaseModel):
+    """Simulated cohorts (``fusemed.simulate.simulate_cohort``): one per missing rate, or an existing folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str = "coma"
+    subjects: int = Field(200, ge=4)
+    seed: int = Field(0, ge=0)
+    missing: list[float] = Field(default_factory=lambda: [0.0], description="per-modality missing rates")
+    scheme: str = Field("mcar", description="missingness scheme: mcar, mnar or site")
+    spacing: float | None = Field(None, description="voxel size in mm (simulator default when empty)")
+    sites: int = Field(3, ge=1)
+    path: Path | None = Field(None, description="an existing cohort folder instead of a simulated one")
+
+    _missing = field_validator("missing", mode="before")(classmethod(lambda cls, v: _as_list(v)))
+
+    def cohort_ids(self) -> list[tuple[str, float]]:
+        """``(folder name, missing rate)`` of each cohort this entry expands to."""
+        if self.path is not None:
+            return [(Path(self.path).name, float("nan"))]
+        return [(f"{self.scenario}-n{self.subjects}-{self.scheme}{int(round(100 * m)):02d}-s{self.seed}", m)
+                for m in self.missing]
+
+
+class BenchmarkConfig(BaseModel):
+    """The whole grid; ``train`` holds any ``fusemed.training.TrainConfig`` keys shared by every cell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "benchmark"
+    task: Literal["prognosis", "detection"] = "prognosis"
+    cohorts: list[CohortGrid]
+    fusions: list[str] = Field(default_factory=lambda: ["early", "late", "attention"],
+                               description="fusion strategies (prognosis) or detector names (detection)")
+    uncertainty: list[str] = Field(default_factory=lambda: ["none"])
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    train: dict[str, Any] = Field(default_factory=dict)
+    n_jobs: int = Field(1, ge=1, description="cells trained at once (processes)")
+    threads_per_job: int = Field(1, ge=1, description="torch threads inside each cell")
+    n_boot: int = Field(2000, ge=100, description="bootstrap resamples for AUROC CIs")
+
+    _lists = field_validator("fusions", "uncertainty", "seeds", mode="before")(
+        classmethod(lambda cls, v: _as_list(v)))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> BenchmarkConfig:
+        path = Path(path)
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping of benchmark keys, found {type(raw).__name__}")
+        for entry in raw.get("cohorts") or []:
+            if isinstance(entry, dict) and entry.get("path") and not Path(entry["path"]).is_absolute():
+                entry["path"] = str((path.parent / entry["path"]).resolve())
+        return cls.model_validate(raw)

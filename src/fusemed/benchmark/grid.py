@@ -1,0 +1,94 @@
+"""Expand a benchmark config into cohorts to simulate and cells to train; say which are already done.
+
+Layout under the output folder::
+
+    DIR/cohorts/<cohort id>/                     simulated cohort (cohort.yaml, manifest.csv, truth/)
+    DIR/runs/<cohort id>/<fusion>-<uncertainty>-s<seed>/   one training run per cell
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fusemed.benchmark.config import BenchmarkConfig, CohortGrid
+
+
+@dataclass(frozen=True)
+class CohortJob:
+    """One cohort of the grid: simulated into ``folder`` unless ``spec.path`` points at an existing one."""
+
+    cohort_id: str
+    missing: float
+    folder: Path
+    spec: CohortGrid
+
+    @property
+    def simulated(self) -> bool:
+        return self.spec.path is None
+
+
+@dataclass
+class Cell:
+    """One training run of the grid (picklable: it crosses process boundaries)."""
+
+    cohort_id: str
+    missing: float
+    fusion: str
+    uncertainty: str
+    seed: int
+    cohort_dir: Path
+    run_dir: Path
+    task: str = "prognosis"
+    train: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
+
+    @property
+    def name(self) -> str:
+        return f"{self.cohort_id}/{self.run_dir.name}"
+
+
+def cohort_complete(folder: Path) -> bool:
+    """A simulated cohort is complete once its manifest, spec and truth table are all written."""
+    return all((folder / f).is_file() for f in ("cohort.yaml", "manifest.csv", "truth/oracle.csv"))
+
+
+def run_complete(run: Path) -> bool:
+    """Training writes ``predictions.csv`` then ``metrics.json`` last: both present = the cell is done."""
+    return (run / "metrics.json").is_file() and ((run / "predictions.csv").is_file()
+                                                 or (run / "detections.csv").is_file())
+
+
+def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell]]:
+    """Every cohort and every cell of the grid, in a stable order (cohorts outer, seeds inner)."""
+    out = Path(out)
+    jobs: list[CohortJob] = []
+    for spec in config.cohorts:
+        for cohort_id, missing in spec.cohort_ids():
+            folder = Path(spec.path) if spec.path is not None else out / "cohorts" / cohort_id
+            jobs.append(CohortJob(cohort_id, missing, folder, spec))
+    ids = [j.cohort_id for j in jobs]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValueError(f"benchmark {config.name!r}: cohorts listed twice: {', '.join(duplicates)}")
+    cells = []
+    for job in jobs:
+        for fusion in config.fusions:
+            for unc in config.uncertainty:
+                for seed in config.seeds:
+                    name = f"{fusion}-{unc}-s{seed}" if config.task == "prognosis" else f"{fusion}-s{seed}"
+                    cells.append(Cell(job.cohort_id, job.missing, fusion, unc, seed, job.folder,
+                                      out / "runs" / job.cohort_id / name, config.task, dict(config.train),
+                                      config.threads_per_job))
+    if config.task == "detection":  # detectors have no uncertainty axis: one cell per (cohort, detector, seed)
+        seen: dict[Path, Cell] = {}
+        for cell in cells:
+            seen.setdefault(cell.run_dir, cell)
+        cells = list(seen.values())
+    return jobs, cells
+
+
+def nominal_missing(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)

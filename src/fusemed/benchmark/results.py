@@ -1,0 +1,167 @@
+"""Benchmark results: ``results.csv`` (one row per cell + the oracle per cohort), ``results.md`` (what a
+reader of ``benchmarks/*.md`` sees, with the machine it ran on) and the HTML report over every cell."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fusemed.benchmark.config import BenchmarkConfig
+from fusemed.benchmark.grid import Cell, CohortJob, nominal_missing
+from fusemed.report.patterns import order_patterns, pattern_table
+from fusemed.report.runs import find_oracle, load_run
+from fusemed.report.table import ORACLE, comparison_table
+
+log = logging.getLogger(__name__)
+
+
+def machine() -> str:
+    """One line naming the machine the numbers came from."""
+    import torch
+
+    cpus = os.cpu_count()
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = cpus
+    return (f"{platform.system()} {platform.machine()}, {platform.processor() or 'cpu'}, {affinity} usable of "
+            f"{cpus} CPU cores, Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def _cell_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Prognosis: comparison rows per cohort (with its oracle) and per-pattern AUROC/coverage rows."""
+    tables, patterns = [], []
+    for job in jobs:
+        mine = [c for c in cells if c.cohort_id == job.cohort_id]
+        if not mine:
+            continue
+        runs = [load_run(c.run_dir) for c in mine]
+        table = comparison_table(runs, find_oracle(job.folder), n_boot=n_boot)
+        by_name = {c.run_dir.name: c for c in mine}
+        table.insert(0, "cohort", job.cohort_id)
+        table.insert(1, "missing", nominal_missing(job.missing))
+        table["seed"] = [by_name[r].seed if r in by_name else None for r in table["run"]]
+        tables.append(table)
+        pt = pattern_table(runs, pool=True)  # the most frequent patterns, the rest pooled: a readable table
+        pt.insert(0, "cohort", job.cohort_id)
+        patterns.append(pt)
+    frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return frame, (pd.concat(patterns, ignore_index=True) if patterns else pd.DataFrame())
+
+
+#: detection metrics shown in results.md (results.csv keeps them all)
+DETECTION_COLUMNS = ["cohort", "missing", "detector", "seed", "n_patients", "n_controls", "sensitivity",
+                     "sensitivity_margin20", "specificity", "fp_per_patient", "top5", "ppv", "dice", "cluster_ece",
+                     "mri_negative.sensitivity", "mri_negative.top5"]
+
+
+def _detection_frame(cells: list[Cell]) -> pd.DataFrame:
+    from fusemed.report.lesion import _flat_metrics
+
+    rows = []
+    for cell in cells:
+        run = load_run(cell.run_dir)
+        rows.append({"cohort": cell.cohort_id, "missing": nominal_missing(cell.missing), "run": cell.run_dir.name,
+                     "detector": cell.fusion, "seed": cell.seed, **_flat_metrics(run.metrics)})
+    return pd.DataFrame(rows)
+
+
+def _cell(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub markdown table of already formatted values."""
+    if frame.empty:
+        return "_(no completed cells)_\n"
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def _delta(row: pd.Series, base: str) -> str:
+    d = row.get(f"vs_{base}_diff")
+    if d is None or pd.isna(d):
+        return "–"
+    p = row.get(f"vs_{base}_p")
+    return f"{d:+.3f} (p={'<0.001' if p < 0.001 else f'{p:.3f}'})"
+
+
+def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
+    """Main table (AUROC with CI, paired Δ, calibration, conformal) and coverage per missing pattern."""
+    if frame.empty:
+        return markdown_table(frame)
+    shown = pd.DataFrame({
+        "cohort": frame["cohort"],
+        "missing": frame["missing"].map(lambda v: _cell(v, 1)),
+        "run": frame["run"].map(lambda r: f"**{r}**" if r == ORACLE else r),
+        "n": frame["n"],
+        "AUROC [95 % CI]": [f"{_cell(a)} [{_cell(lo)}, {_cell(hi)}]" for a, lo, hi in
+                            zip(frame["auroc"], frame["auroc_low"], frame["auroc_high"], strict=True)],
+        "Δ vs early": [_delta(r, "early") for _, r in frame.iterrows()],
+        "Δ vs late": [_delta(r, "late") for _, r in frame.iterrows()],
+        "AUPRC": frame.get("auprc"), "Brier": frame.get("brier"), "ECE": frame.get("ece"),
+        "sens@spec95": frame.get("sens_at_spec95"),
+        "coverage": frame.get("coverage"), "set size": frame.get("mean_set_size"),
+    })
+    text = markdown_table(shown)
+    cov = patterns.dropna(subset=["coverage"]) if not patterns.empty else patterns
+    if not cov.empty:
+        cols = order_patterns(cov["pattern"].tolist())
+        wide = cov.assign(cell=[f"{c:.2f} (n={n})" for c, n in zip(cov["coverage"], cov["n"], strict=True)]) \
+            .pivot_table(index=["cohort", "run"], columns="pattern", values="cell", aggfunc="first") \
+            .reindex(columns=cols).reset_index()
+        alpha = float(cov["alpha"].iloc[0])
+        text += (f"\n### Conformal coverage per missing-modality pattern (target {1 - alpha:.2f})\n\n"
+                 + markdown_table(wide.fillna("–")))
+    return text
+
+
+def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Cell], out: Path, *,
+                  seconds: float, report: bool = True, failed: dict[str, str] | None = None,
+                  trained: int | None = None) -> Path | None:
+    """Write ``results.csv`` and ``results.md`` (and ``report.html``); return the report's path."""
+    if config.task == "detection":
+        frame, patterns = _detection_frame(cells), pd.DataFrame()
+        shown = frame[[c for c in DETECTION_COLUMNS if c in frame.columns]] if not frame.empty else frame
+        body = markdown_table(shown)
+    else:
+        frame, patterns = _cell_frame(jobs, cells, config.n_boot)
+        body = prognosis_markdown(frame, patterns)
+    frame.to_csv(out / "results.csv", index=False)
+    if not patterns.empty:
+        patterns.to_csv(out / "results_patterns.csv", index=False)
+    header = [f"# Benchmark `{config.name}`", "",
+              f"- generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}",
+              f"- {len(cells)} completed cell(s), {len(cells) if trained is None else trained} trained by the "
+              f"invocation that wrote this file in {seconds / 60:.1f} min "
+              f"(n_jobs={config.n_jobs}, {config.threads_per_job} torch thread(s) per job)",
+              f"- fusions/detectors: {', '.join(config.fusions)}; uncertainty: {', '.join(config.uncertainty)}; "
+              f"seeds: {', '.join(map(str, config.seeds))}; training: `{config.train}`",
+              "- AUROC CI: percentile bootstrap over subjects; Δ: paired AUROC difference on the same subjects "
+              "(DeLong); ECE: top-label, 15 equal-width bins; ORACLE: the simulator's true outcome probability.",
+              ""]
+    if failed:
+        header += ["Failed cells:", *[f"- `{k}`: {v}" for k, v in failed.items()], ""]
+    figures = ("\n### Figures\n\n" + "".join(f"![{k}](figures/{k}.png)\n" for k in (
+        "roc", "reliability", "pattern_heatmap", "missing_rate", "coverage_heatmap")) if report and cells
+        and config.task == "prognosis" else "")
+    (out / "results.md").write_text("\n".join(header) + "\n" + body + figures)
+    if not report or not cells:
+        return None
+    from fusemed.report import build_report
+
+    return build_report([c.run_dir for c in cells], out / "report.html", n_boot=config.n_boot,
+                        figures_dir=out / "figures")

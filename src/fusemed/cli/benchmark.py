@@ -1,0 +1,58 @@
+"""`fusemed benchmark CONFIG.yaml --out DIR`: run (or resume) a grid of cohorts × fusions × uncertainty × seeds."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import typer
+
+from fusemed.cli.console import console, err_console, progress
+
+
+def quiet_training_logs() -> None:
+    """Keep the progress bars readable: Lightning's per-fit banners are INFO, its deprecations warnings."""
+    import lightning.pytorch  # noqa: F401 - its import sets its logger to INFO: quiet it afterwards
+
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r".*(treespec|LeafSpec|does not have many workers).*")
+
+
+def benchmark_command(
+    config: Path = typer.Argument(..., help="Benchmark YAML (see benchmarks/coma.yaml)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (cohorts, runs, results); rerun to resume."),
+    n_jobs: int | None = typer.Option(None, "--n-jobs", min=1, help="Cells trained at once (overrides the YAML)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+    collect_only: bool = typer.Option(False, "--collect-only", help="Train nothing: results of the cells done."),
+) -> None:
+    """Simulate the grid's cohorts, train every cell not yet complete, write results.csv, results.md, report.html."""
+    from fusemed.benchmark import BenchmarkConfig, run_benchmark
+
+    try:
+        cfg = BenchmarkConfig.from_yaml(config)
+    except (OSError, ValueError) as err:
+        err_console.print(f"[bold red]error:[/] {config}: {err}")
+        raise typer.Exit(code=1) from None
+    if n_jobs is not None:
+        cfg = cfg.model_copy(update={"n_jobs": n_jobs})
+    quiet_training_logs()
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def on_event(stage: str, name: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task("cohorts" if stage == "cohort" else "cells", total=total)
+            bar.update(tasks[stage], completed=done, description=f"{stage}s · {name}")
+
+        result = run_benchmark(cfg, out, on_event=on_event, report=report, train=not collect_only)
+    console.print(f"[bold]{cfg.name}[/]: {len(result.trained)} cell(s) trained, {len(result.skipped)} already "
+                  f"complete, {len(result.failed)} failed, {result.seconds / 60:.1f} min")
+    for name, error in result.failed.items():
+        console.print(f"  [red]✗[/] {name}: {error}")
+    console.print(f"results: {result.results_md}" + (f"\nreport: {result.report}" if result.report else ""))
+    if result.failed:
+        raise typer.Exit(code=1)

@@ -1,0 +1,21 @@
+"""`fusemed predict RUN --cohort DIR --out FILE.csv`: apply a trained run (ensemble over folds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fusemed.cli.console import console
+
+
+def predict_command(
+    run: Path = typer.Argument(..., help="Run folder written by `fusemed train`."),
+    cohort: Path = typer.Option(..., "--cohort", help="Cohort folder; any modality may be missing."),
+    out: Path = typer.Option(..., "--out", help="CSV to write: subject, pattern, p, p_std (+ y_true)."),
+) -> None:
+    """Predict every subject of COHORT with the average of RUN's fold models."""
+    from fusemed.training import predict_run
+
+    path = predict_run(run, cohort, out)
+    console.print(f"predictions written to {path}")

@@ -1,0 +1,85 @@
+"""The fsaverage mesh as graphs: the full vertex graph and a coarse graph the surface encoder runs on.
+
+fsaverage5 has 20484 vertices (10242 per hemisphere, left then right); message passing on all of them
+for every subject and epoch is slow on a CPU. fsaverage meshes are icosahedral subdivisions whose
+first `10 * 4**k + 2` vertices per hemisphere are the order-k icosahedron, so we pool every vertex onto
+its nearest order-k vertex on the sphere (k=3: 642 per hemisphere, 12-19 vertices each) and connect two
+clusters when any mesh edge joins them. Meshes come from nilearn's bundled files (no download).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+from torch import Tensor
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MESHES = {"fsaverage5": 20484}
+
+
+@dataclass(frozen=True)
+class CoarseMesh:
+    """`assign` (V,) cluster of every vertex; `edge_index` (2, E) undirected cluster graph; `n_clusters`."""
+
+    assign: Tensor
+    edge_index: Tensor
+    n_clusters: int
+
+
+def _hemispheres(mesh: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(sphere coordinates (V_h, 3), faces (T_h, 3)) per hemisphere, left then right."""
+    if mesh not in BUNDLED_MESHES:
+        raise ValueError(f"surface mesh {mesh!r} is not supported; bundled meshes: {sorted(BUNDLED_MESHES)}")
+    from nilearn import datasets
+
+    sphere = datasets.load_fsaverage(mesh)["sphere"]
+    parts = [sphere.parts[h] for h in ("left", "right")]
+    return [(np.asarray(p.coordinates), np.asarray(p.faces)) for p in parts]
+
+
+def _faces_to_edges(faces: np.ndarray) -> np.ndarray:
+    """Triangles (T, 3) -> unique undirected edges as a (2, E) array with both directions."""
+    pairs = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    pairs = np.concatenate([pairs, pairs[:, ::-1]])
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return np.unique(pairs, axis=0).T
+
+
+@functools.lru_cache(maxsize=4)
+def mesh_edge_index(mesh: str = "fsaverage5") -> Tensor:
+    """Vertex graph of the whole mesh, (2, E) long; right-hemisphere ids offset by the left's count."""
+    parts, offset = [], 0
+    for coords, faces in _hemispheres(mesh):
+        parts.append(_faces_to_edges(faces) + offset)
+        offset += len(coords)
+    return torch.from_numpy(np.concatenate(parts, axis=1)).long()
+
+
+@functools.lru_cache(maxsize=8)
+def coarse_mesh(mesh: str = "fsaverage5", level: int = 3) -> CoarseMesh:
+    """Cluster the mesh onto its order-`level` icosahedron (per hemisphere) and build the cluster graph."""
+    n_centres = 10 * 4**level + 2
+    assigns, edges, offset, cluster_offset = [], [], 0, 0
+    for coords, faces in _hemispheres(mesh):
+        if n_centres > len(coords):
+            raise ValueError(f"level {level} needs {n_centres} vertices/hemisphere; {mesh} has {len(coords)}")
+        _, nearest = cKDTree(coords[:n_centres]).query(coords)
+        assigns.append(nearest + cluster_offset)
+        fine = _faces_to_edges(faces)
+        coarse = nearest[fine] + cluster_offset
+        edges.append(coarse[:, coarse[0] != coarse[1]])
+        offset += len(coords)
+        cluster_offset += n_centres
+    edge_index = np.unique(np.concatenate(edges, axis=1), axis=1)
+    log.debug("%s level %d: %d clusters, %d directed edges", mesh, level, cluster_offset, edge_index.shape[1])
+    return CoarseMesh(
+        assign=torch.from_numpy(np.concatenate(assigns)).long(),
+        edge_index=torch.from_numpy(edge_index).long(),
+        n_clusters=cluster_offset,
+    )

@@ -1,0 +1,183 @@
+"""Read run folders (``config.yaml``, ``metrics.json``, ``predictions.csv``) into one tolerant record.
+
+The report must open whatever a run folder holds: a run without uncertainty columns, a survival run, a
+lesion-detection run without predictions. Missing pieces become ``None`` / empty, never a crash; a
+folder with none of the three files is an error that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+log = logging.getLogger(__name__)
+
+#: the fusion strategies a new method is compared against (paired tests)
+BASELINES = ("early", "late")
+
+
+@dataclass
+class RunData:
+    """One run folder as the report sees it.
+
+    Attributes:
+        path: the run folder.
+        name: a unique display name (folder name, made unique by the report).
+        config: ``config.yaml`` as a dict (empty when absent).
+        metrics: ``metrics.json`` (empty when absent).
+        predictions: ``predictions.csv`` (``None`` when absent).
+    """
+
+    path: Path
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    predictions: pd.DataFrame | None = None
+
+    @property
+    def fusion(self) -> str:
+        task = self.metrics.get("task") or {}
+        return str(self.config.get("fusion") or task.get("fusion") or "?")
+
+    @property
+    def uncertainty(self) -> str:
+        return str(self.config.get("uncertainty") or "none")
+
+    @property
+    def task_kind(self) -> str:
+        """``binary`` | ``multiclass`` | ``survival`` | ``lesion``."""
+        task = self.metrics.get("task") or {}
+        if task.get("kind"):
+            return str(task["kind"])
+        if "sensitivity" in self.metrics and "auroc" not in self.metrics:
+            return "lesion"
+        if "c_index" in self.metrics:
+            return "survival"
+        if self.predictions is not None and any(c.startswith("p_") and c[2:].isdigit()
+                                                for c in self.predictions.columns):
+            return "multiclass"
+        return "binary"
+
+    @property
+    def is_lesion(self) -> bool:
+        return "sensitivity" in self.metrics
+
+    @property
+    def cohort(self) -> Path | None:
+        value = self.config.get("cohort")
+        return Path(value) if value else None
+
+    @property
+    def alpha(self) -> float:
+        return float(self.config.get("alpha", 0.1))
+
+    @property
+    def modalities(self) -> list[str]:
+        """The run's modalities: from its config, else the union of its patterns."""
+        if self.config.get("modalities"):
+            return list(self.config["modalities"])
+        if self.predictions is None or "pattern" not in self.predictions:
+            return []
+        seen: list[str] = []
+        for pattern in self.predictions["pattern"].dropna().astype(str):
+            for m in pattern.split("+"):
+                if m and m not in seen:
+                    seen.append(m)
+        return seen
+
+    def labelled(self) -> pd.DataFrame:
+        """Binary predictions with a label and a probability (the rows every curve uses)."""
+        if self.predictions is None or not {"y_true", "p"} <= set(self.predictions.columns):
+            return pd.DataFrame(columns=["subject", "y_true", "p", "pattern"])
+        frame = self.predictions.dropna(subset=["y_true", "p"]).copy()
+        frame["y_true"] = frame["y_true"].astype(int)
+        return frame
+
+    @property
+    def binary(self) -> bool:
+        """Curves (ROC, reliability, risk–coverage) are drawn for binary runs with both classes."""
+        frame = self.labelled()
+        return self.task_kind == "binary" and frame["y_true"].nunique() == 2
+
+    def missing_rate(self) -> float | None:
+        """Observed share of (subject, modality) slots that are missing, from the ``pattern`` column."""
+        mods = self.modalities
+        if not mods or self.predictions is None or "pattern" not in self.predictions:
+            return None
+        present = self.predictions["pattern"].fillna("").astype(str).map(lambda p: len([m for m in p.split("+") if m]))
+        return float(1.0 - present.mean() / len(mods))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping, found {type(data).__name__}")
+    return data
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """``predictions.csv`` with ``subject`` and ``pattern`` as strings (ids like ``007`` stay intact)."""
+    frame = pd.read_csv(path, dtype={"subject": str, "pattern": str, "conformal_set": str})
+    if "subject" not in frame.columns:
+        raise ValueError(f"{path}: no 'subject' column (found {', '.join(map(str, frame.columns))})")
+    return frame
+
+
+def load_run(path: str | Path, name: str | None = None) -> RunData:
+    """Read one run folder; raises ``FileNotFoundError`` naming the folder when it holds no run files."""
+    path = Path(path)
+    files = {f: path / f for f in ("config.yaml", "metrics.json", "predictions.csv")}
+    if not path.is_dir() or not any(p.is_file() for p in files.values()):
+        raise FileNotFoundError(f"{path}: not a run folder (expected config.yaml, metrics.json or predictions.csv)")
+    run = RunData(path=path, name=name or path.name)
+    if files["config.yaml"].is_file():
+        run.config = _read_yaml(files["config.yaml"])
+    if files["metrics.json"].is_file():
+        run.metrics = json.loads(files["metrics.json"].read_text())
+    if files["predictions.csv"].is_file():
+        run.predictions = read_predictions(files["predictions.csv"])
+    return run
+
+
+def load_runs(paths: list[Path]) -> list[RunData]:
+    """Read several runs; duplicate folder names get their parent folder prepended."""
+    runs = [load_run(p) for p in paths]
+    names = [r.name for r in runs]
+    for run in runs:
+        if names.count(run.name) > 1:
+            run.name = f"{run.path.parent.name}/{run.path.name}"
+    return runs
+
+
+def find_oracle(cohort: Path | None) -> pd.DataFrame | None:
+    """The simulator's truth table (``subject, p_outcome``): ``COHORT/truth/oracle.csv`` or beside it."""
+    if cohort is None:
+        return None
+    for candidate in (cohort / "truth" / "oracle.csv", cohort.parent / "truth" / "oracle.csv",
+                      cohort / "oracle.csv"):
+        if candidate.is_file():
+            frame = pd.read_csv(candidate, dtype={"subject": str})
+            if {"subject", "p_outcome"} <= set(frame.columns):
+                return frame[["subject", "p_outcome"]]
+            log.info("%s has no 'subject' and 'p_outcome' columns (not a prognosis truth): no oracle row", candidate)
+    return None
+
+
+def parse_set(value: Any) -> frozenset[int] | None:
+    """``"{0,1}"`` -> ``frozenset({0, 1})``; ``"{}"`` -> empty; NaN/None -> ``None``."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip().strip("{}[]() ")
+    if not text:
+        return frozenset()
+    return frozenset(int(float(t)) for t in text.replace(";", ",").split(",") if t.strip())

@@ -1,0 +1,270 @@
+"""``train_run``: cross-validated training into a self-describing run folder, resumable after a kill.
+
+Layout written (rank 0 only)::
+
+    RUN/config.yaml               resolved TrainConfig (rerunning the same command resumes)
+    RUN/cohort_fingerprint.json   hash of cohort.yaml, manifest and file sizes/mtimes
+    RUN/splits.json               subject ids of every fold's train / val / calibration / test
+    RUN/fold-<k>/preprocessing.json, checkpoints/{best,last}.ckpt, model.pt (+ .json), outputs.npz, done.json
+    RUN/predictions.csv, RUN/metrics.json
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from monai.utils import look_up_option
+
+from fusemed.cohort import Cohort
+from fusemed.evaluation.metrics import discrimination_report
+from fusemed.training.config import TrainConfig
+from fusemed.training.data import CaseDataset, Collate, FoldDataModule, Task, pattern_of, stack_targets
+from fusemed.training.hooks import FoldOutputs, SplitOutputs, probabilities, run_uncertainty
+from fusemed.training.inference import load_weights, predict_logits, save_weights
+from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json, cohort_fingerprint
+from fusemed.training.module import FusemedModule, ModelFactory, Slot, build_model
+from fusemed.training.preprocessing import Preprocessing
+from fusemed.training.splits import FoldSplit, make_folds
+
+log = logging.getLogger(__name__)
+
+#: config keys that may change between a run and its resumption (they change speed, not results)
+RESUMABLE_KEYS = {"accelerator", "devices", "strategy", "num_workers", "progress", "cache", "epochs"}
+
+
+def resolve_modalities(cohort: Cohort, wanted: Sequence[str] | None) -> list[str]:
+    """The run's modalities in spec order; a misspelt name gets MONAI's "did you mean"."""
+    if not wanted:
+        return list(cohort.modality_names)
+    chosen = {look_up_option(m, list(cohort.modality_names)) for m in wanted}
+    return [m for m in cohort.modality_names if m in chosen]
+
+
+def _check_resumable(out: Path, config: TrainConfig) -> None:
+    path = out / "config.yaml"
+    if not path.is_file():
+        return
+    old = TrainConfig.load_run(out).model_dump(mode="json")
+    new = config.model_dump(mode="json")
+    differ = sorted(k for k in new if k not in RESUMABLE_KEYS and old.get(k) != new[k])
+    if differ:
+        raise ValueError(f"{out} already holds a run with a different config ({', '.join(differ)}); "
+                         "choose another --out or delete it")
+
+
+def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFactory | None = None,
+              callbacks: Sequence[Callback] = (), moddrop_fn: Any = None) -> Path:
+    """Train ``config.folds`` cross-validation folds into ``out``; return ``out``.
+
+    Rerunning with the same config continues an interrupted fold from its ``last.ckpt`` and skips the
+    folds already done. ``callbacks`` are extra Lightning callbacks (e.g. for tests or logging).
+    """
+    out = Path(out)
+    rank0 = rank_zero_only.rank == 0
+    cohort = Cohort.load(config.cohort)
+    modalities = resolve_modalities(cohort, config.modalities)
+    task = Task.from_cohort(cohort, config.target)
+    config = config.model_copy(update={"modalities": modalities, "cohort": cohort.root.resolve()})
+    _check_resumable(out, config)
+    cases = [c for c in cohort if task.name in c.targets and any(c.has(m) for m in modalities)]
+    if len(cases) < len(cohort):
+        log.warning("%d of %d subjects have no %r target or none of %s: left out of training",
+                    len(cohort) - len(cases), len(cohort), task.name, modalities)
+    folds = make_folds([c.subject for c in cases], [task.strata(c) for c in cases], [c.site for c in cases],
+                       config.folds, config.seed, config.val_fraction, config.calibration_fraction)
+    if rank0:
+        config.to_yaml(out / "config.yaml")
+        atomic_write_json(out / "cohort_fingerprint.json", cohort_fingerprint(cohort.root))
+        atomic_write_json(out / "splits.json", [f.to_dict() for f in folds])
+    factory = model_factory or build_model
+    outputs = []
+    for split in folds:
+        fold_dir = out / f"fold-{split.fold}"
+        if (fold_dir / "done.json").is_file():
+            log.info("fold %d already done: skipped", split.fold)
+            outputs.append(load_fold_outputs(fold_dir, split.fold, task.kind))
+            continue
+        result = train_fold(config, cohort, split, task, modalities, fold_dir, factory, callbacks, moddrop_fn)
+        outputs.append(result)
+    if rank0:
+        write_results(out, config, task, modalities, outputs)  # type: ignore[arg-type]
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return out
+
+
+def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task, modalities: list[str],
+               fold_dir: Path, factory: ModelFactory, callbacks: Sequence[Callback] = (),
+               moddrop_fn: Any = None) -> FoldOutputs | None:
+    """Fit preprocessing and ``ensemble_size`` models on one fold; on rank 0 predict its held-out splits.
+
+    Member 0 lives in ``fold-<k>/``, member j > 0 (another seed) in ``fold-<k>/member-<j>/``.
+    """
+    L.seed_everything(config.seed + split.fold, workers=True, verbose=False)
+    prep = Preprocessing.fit(cohort, split.train, modalities, config.spacing, config.grid, config.max_grid)
+    if rank_zero_only.rank == 0:
+        prep.save(fold_dir / "preprocessing.json")
+    shapes = prep.shapes()
+    slots = [Slot(m, cohort.spec.modalities[m].kind.value, shapes[m], cohort.spec.modalities[m].mesh)
+             for m in modalities]
+    collate = Collate(modalities, shapes)
+
+    def dataset(subjects: list[str]) -> CaseDataset:
+        return CaseDataset([cohort[s] for s in subjects], modalities, prep, task, config.cache)
+
+    train, val = dataset(split.train), dataset(split.val)
+    members = []
+    for j in range(config.ensemble_size):
+        member_dir = fold_dir if j == 0 else fold_dir / f"member-{j}"
+        seed = config.seed + split.fold + 1000 * j
+        meta = {"fold": split.fold, "member": j, "seed": seed, "modalities": modalities,
+                "slots": [asdict(s) for s in slots],
+                "task": {"name": task.name, "kind": task.kind, "n_classes": task.n_classes}}
+        model = fit_member(config, factory(config, slots, task), FoldDataModule(
+            train, val, collate, config.batch_size, config.num_workers, seed), member_dir, seed, meta,
+            callbacks, moddrop_fn)
+        members.append(model)
+    if rank_zero_only.rank != 0:
+        return None
+    calib_subjects, source = (split.calibration, "calibration") if split.calibration else (split.val, "validation")
+
+    def outputs(subjects: list[str]) -> SplitOutputs:
+        cases = [cohort[s] for s in subjects]
+        ds = CaseDataset(cases, modalities, prep, task, cache=False)
+        logits = [predict_logits(m, ds, collate, config.batch_size, config.mc_samples, config.seed + split.fold)
+                  for m in members]
+        stacked = (np.concatenate([z if z.ndim == 3 else z[None] for z in logits])
+                   if len(logits) > 1 or config.mc_samples else logits[0])
+        return SplitOutputs(subjects, stacked, stack_targets(task, cases), [pattern_of(c, modalities) for c in cases])
+
+    result = FoldOutputs(split.fold, task.kind, outputs(calib_subjects), outputs(split.test), source)
+    save_fold_outputs(fold_dir, result)
+    atomic_write_json(fold_dir / "done.json", {"fold": split.fold, "members": config.ensemble_size})
+    return result
+
+
+def fit_member(config: TrainConfig, model: torch.nn.Module, data: FoldDataModule, member_dir: Path, seed: int,
+               meta: dict[str, Any], callbacks: Sequence[Callback] = (), moddrop_fn: Any = None) -> torch.nn.Module:
+    """Train one model with early stopping (resuming from ``last.ckpt``), keep its best weights.
+
+    A member whose ``model.pt`` exists is loaded, not retrained. Returns the model on CPU in eval mode.
+    """
+    weights = member_dir / "model.pt"
+    if weights.is_file():
+        return load_weights(model, weights)
+    L.seed_everything(seed, workers=True, verbose=False)
+    module = FusemedModule(model, meta["modalities"], config.lr, config.weight_decay, config.moddrop, seed,
+                           moddrop_fn)
+    checkpoint = ModelCheckpoint(dirpath=member_dir / "checkpoints", filename="best", monitor="val_loss",
+                                 mode="min", save_top_k=1, save_last=True, enable_version_counter=False)
+    trainer = L.Trainer(
+        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+        strategy=config.strategy, precision=config.precision,
+        deterministic=True if config.deterministic and config.accelerator == "cpu" else
+        ("warn" if config.deterministic else False),
+        callbacks=[EarlyStopping("val_loss", patience=config.patience, mode="min"), checkpoint, *callbacks],
+        logger=CSVLogger(member_dir, name="logs", version=0), default_root_dir=member_dir,
+        enable_progress_bar=config.progress, enable_model_summary=False, log_every_n_steps=1,
+        num_sanity_val_steps=0,
+    )
+    last = member_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.info("%s: resuming from %s", member_dir.name, last)
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None)
+    if not trainer.is_global_zero:
+        return model
+    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    model.cpu().eval()
+    score = checkpoint.best_model_score
+    save_weights(model, weights, {**meta, "best_checkpoint": best.name, "epochs_trained": trainer.current_epoch,
+                                  "best_val_loss": None if score is None else float(score)})
+    return model
+
+
+def save_fold_outputs(fold_dir: Path, result: FoldOutputs) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for name, split in (("calibration", result.calibration), ("test", result.test)):
+        arrays[f"{name}_subjects"] = np.asarray(split.subjects, dtype=str)
+        arrays[f"{name}_logits"] = split.logits
+        arrays[f"{name}_y"] = split.y
+        arrays[f"{name}_patterns"] = np.asarray(split.patterns, dtype=str)
+    arrays["calibration_source"] = np.asarray(result.calibration_source)
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    atomic_save(fold_dir / "outputs.npz", save)
+
+
+def load_fold_outputs(fold_dir: Path, fold: int, task_kind: str) -> FoldOutputs:
+    with np.load(fold_dir / "outputs.npz", allow_pickle=False) as z:
+        def split(name: str) -> SplitOutputs:
+            return SplitOutputs(z[f"{name}_subjects"].tolist(), z[f"{name}_logits"], z[f"{name}_y"],
+                                z[f"{name}_patterns"].tolist())
+
+        return FoldOutputs(fold, task_kind, split("calibration"), split("test"), str(z["calibration_source"]))
+
+
+def predictions_frame(split: SplitOutputs, task: Task, fold: int | None = None) -> pd.DataFrame:
+    """``subject, fold, pattern, y_true, p`` (+ ``p_<k>`` multiclass, ``time, event`` survival).
+
+    With a member axis, probabilities (risks for survival) are averaged over members.
+    """
+    probs = probabilities(split.logits, task.kind)
+    if probs.ndim == 3:
+        probs = probs.mean(axis=0)
+    frame = pd.DataFrame({"subject": split.subjects})
+    if fold is not None:
+        frame["fold"] = fold
+    frame["pattern"] = split.patterns
+    y = split.y
+    if task.kind == "survival":
+        frame["y_true"] = y[:, 1].astype(int) if y is not None else np.nan
+        frame["p"] = probs[:, 0]
+        frame["time"] = y[:, 0] if y is not None else np.nan
+        frame["event"] = y[:, 1].astype(int) if y is not None else np.nan
+    else:
+        frame["y_true"] = y.astype(int) if y is not None else np.nan
+        if task.kind == "binary":
+            frame["p"] = probs[:, 1]
+        else:
+            frame["p"] = probs.max(axis=1)
+            frame["y_pred"] = probs.argmax(axis=1)
+            for k in range(probs.shape[1]):
+                frame[f"p_{k}"] = probs[:, k]
+    return frame
+
+
+def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[str],
+                  outputs: list[FoldOutputs]) -> None:
+    """Out-of-fold ``predictions.csv`` and ``metrics.json`` (plus the uncertainty step's, if any)."""
+    frame = pd.concat([predictions_frame(o.test, task, o.fold) for o in outputs], ignore_index=True)
+    extra, extra_metrics = run_uncertainty(outputs, config)
+    if extra is not None:
+        extra = extra.drop(columns=[c for c in ("fold", "pattern", "y_true") if c in extra.columns])
+        frame = frame.drop(columns=[c for c in extra.columns if c in frame.columns and c != "subject"])
+        frame = frame.merge(extra, left_on="subject", right_index=True, how="left") if "subject" not in extra \
+            else frame.merge(extra, on="subject", how="left")
+    frame = frame.sort_values(["fold", "subject"]).reset_index(drop=True)
+    atomic_write_csv(out / "predictions.csv", frame)
+    metrics = discrimination_report(frame, task.kind, modalities)
+    extra_patterns = extra_metrics.get("per_pattern", {})
+    metrics.update({k: v for k, v in extra_metrics.items() if k != "per_pattern"})
+    for pattern, values in extra_patterns.items():  # the uncertainty metrics join each pattern's entry
+        metrics.setdefault("per_pattern", {}).setdefault(pattern, {}).update(values)
+    metrics["task"] = {"target": task.name, "kind": task.kind, "folds": config.folds, "fusion": config.fusion}
+    atomic_write_json(out / "metrics.json", metrics)

@@ -1,0 +1,154 @@
+"""Planted effects are where the truth says, with the strength the docs say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from fusemed.simulate import SimulationConfig, draw_cohort, render_subject
+from fusemed.simulate.anatomy import THALAMUS_MM
+from fusemed.simulate.connectome import dmn_connectivity, simulate_connectome
+from fusemed.simulate.geometry import control_grid, displacement, warp_to_template, world_coords
+from fusemed.simulate.render import STREAMS, streams
+
+
+def _patients(scenario: str, n: int, spacing: float, **kw):
+    config = SimulationConfig(scenario=scenario, n_subjects=n, seed=11, spacing=spacing, sites=1, **kw)
+    scen, sites, recs = draw_cohort(config)
+    return scen, sites[0], recs
+
+
+@pytest.fixture(scope="module")
+def epilepsy():
+    scen, site, recs = _patients("epilepsy", 16, 4.0, patient_fraction=0.99)
+    return scen, site, [r for r in recs if r["diagnosis"]]
+
+
+def _as_control(rec: dict) -> dict:
+    healthy = dict(rec)
+    healthy["diagnosis"] = 0
+    return healthy
+
+
+def test_dysplasia_changes_images_inside_the_lesion_only(epilepsy):
+    scen, site, patients = epilepsy
+    rec = max(patients, key=lambda r: r["lesion_radius_mm"])
+    sick = render_subject(scen.anatomy, scen, rec, site, noise=False)
+    well = render_subject(scen.anatomy, scen, _as_control(rec), site, noise=False)
+    far = ~ndimage.binary_dilation(sick.mask, iterations=int(2 * rec["pet_spread"] * rec["lesion_radius_mm"] / 4) + 3)
+    # the transmantle FLAIR tail runs to the ventricle, so FLAIR is checked on the far side only
+    for mod in ("t1", "pet"):
+        delta = np.abs(sick.images[mod] - well.images[mod])
+        assert delta[sick.mask].mean() > 20 * delta[far].mean() + 1e-6, mod
+    assert np.abs(sick.images["flair"] - well.images["flair"])[sick.mask].mean() > 0.005
+    assert sick.images["pet"][sick.mask].mean() < 0.95 * well.images["pet"][sick.mask].mean()
+
+
+def test_pet_lower_in_lesion_than_in_the_same_region_of_controls(epilepsy):
+    """With noise: the patient's PET in the lesion vs the same subject anatomy rendered as a control
+    (same warp, same noise stream), the fairest 'same region of a control'."""
+    scen, site, patients = epilepsy
+    ratios = []
+    for rec in patients[:4]:
+        sick = render_subject(scen.anatomy, scen, rec, site, ("pet",))
+        well = render_subject(scen.anatomy, scen, _as_control(rec), site, ("pet",))
+        ratios.append(sick.images["pet"][sick.mask].mean() / well.images["pet"][sick.mask].mean())
+    assert max(ratios) < 0.97
+
+
+def test_most_dysplasias_are_mri_negative(epilepsy):
+    scen, site, patients = epilepsy
+    assert len(patients) >= 12
+    cnrs = [render_subject(scen.anatomy, scen, r, site, ("t1",), noise=False).cnr for r in patients]
+    mri = np.array([max(c["cnr_t1"], c["cnr_flair"]) for c in cnrs])
+    pet = np.array([c["cnr_pet"] for c in cnrs])
+    assert np.mean(mri < 1.0) >= 0.6, mri
+    assert np.median(pet) > np.median(mri), "PET carries more of the signal than MRI alone"
+
+
+def test_coma_lesion_thalamic_diaschisis_and_global_metabolism():
+    scen, site, recs = _patients("coma", 40, 4.0)
+    rec = next(r for r in recs if r["lesion"] and r["lesion_radius_mm"] > 15)
+    img = render_subject(scen.anatomy, scen, rec, site, ("t1", "flair", "pet"), noise=False)
+    assert img.mask.sum() > 20
+    # structural lesion: T1 hypointense, FLAIR hyperintense vs the same voxels without lesion
+    well = dict(rec, lesion=0)
+    ref = render_subject(scen.anatomy, scen, well, site, noise=False)
+    assert img.images["t1"][img.mask].mean() < ref.images["t1"][img.mask].mean()
+    assert img.images["flair"][img.mask].mean() > ref.images["flair"][img.mask].mean()
+    # ipsilateral thalamus lower than contralateral (template positions through the subject warp)
+    world = world_coords(site.spacing, site.las)
+    disp = displacement(control_grid(streams(rec)[STREAMS["deform"]], rec["deform_mm"]), site.spacing, site.las)
+    xt = warp_to_template(world, rec, disp)
+    ipsi, contra = rec["lesion_hemi"], "right" if rec["lesion_hemi"] == "left" else "left"
+    pet = img.images["pet"].reshape(-1)
+
+    def near(side):
+        return np.sqrt(((xt - THALAMUS_MM[side][:, None]) ** 2).sum(0)) < 6
+
+    assert pet[near(ipsi)].mean() < 0.95 * pet[near(contra)].mean()
+    # global hypometabolism scales cortical uptake
+    low = render_subject(scen.anatomy, scen, dict(well, metabolism=0.4), site, ("pet",), noise=False)
+    high = render_subject(scen.anatomy, scen, dict(well, metabolism=0.8), site, ("pet",), noise=False)
+    assert np.isclose(low.images["pet"].sum() / high.images["pet"].sum(), 0.5, atol=0.01)
+
+
+def test_default_mode_disconnection_lowers_dmn_connectivity():
+    scen, _, _ = _patients("coma", 1, 4.0)
+    nets = scen.anatomy.roi_network
+    assert sum(n == "DefaultMode" for n in nets) > 40
+    strong = dmn_connectivity(simulate_connectome(np.random.default_rng(0), nets, 0.1), nets)
+    weak = dmn_connectivity(simulate_connectome(np.random.default_rng(0), nets, 0.8), nets)
+    assert weak < strong - 0.15
+
+
+def test_cortex_features_carry_the_lesion_at_its_vertices(epilepsy):
+    from fusemed.simulate.shapes import soft_sphere
+    from fusemed.simulate.surface import FEATURES, cortex_features
+
+    scen, site, patients = epilepsy
+    rec = max(patients, key=lambda r: r["lesion_radius_mm"])
+    sick = cortex_features(scen.anatomy, scen, rec, site)
+    well = cortex_features(scen.anatomy, scen, _as_control(rec), site)  # same noise stream
+    centre = np.array([rec["lesion_x_mm"], rec["lesion_y_mm"], rec["lesion_z_mm"]])
+    inside = soft_sphere(scen.anatomy.surface.mid.T, centre, rec["lesion_radius_mm"]) > 0.5
+    assert inside.sum() > 5
+    col = {name: k for k, name in enumerate(FEATURES)}
+    assert (sick[inside, col["thickness"]] - well[inside, col["thickness"]]).mean() > 0.1
+    # PET drops on average (thickening adds grey matter at mid-thickness, which offsets it locally)
+    assert sick[inside, col["pet"]].mean() < 0.95 * well[inside, col["pet"]].mean()
+    far = ~(soft_sphere(scen.anatomy.surface.mid.T, centre, 3 * rec["lesion_radius_mm"] + 10) > 0.01)
+    assert np.allclose(sick[far], well[far])
+
+
+def test_sites_differ_in_intensity_scale():
+    import nibabel as nib
+    import pandas as pd
+    from simulate_helpers import cohort
+
+    root = cohort("coma")
+    sites = pd.read_csv(root / "truth/sites.csv").set_index("name")
+    oracle = pd.read_csv(root / "truth/oracle.csv")
+    medians = {}
+    for _, r in oracle.iterrows():
+        if r["present_t1"]:
+            t1 = np.asarray(nib.load(root / r["subject"] / "anat" / f"{r['subject']}_T1w.nii.gz").dataobj)
+            medians.setdefault(r["site"], []).append(np.percentile(t1, 99) / sites.loc[r["site"], "mr_scale"])
+    # white-matter level in scanner units / the site's scale is the same everywhere (about 1)
+    normalised = [np.mean(v) for v in medians.values()]
+    assert len(normalised) == 2 and np.ptp(normalised) < 0.15 and 0.8 < np.mean(normalised) < 1.4
+
+
+def test_las_and_ras_sites_put_the_lesion_at_the_same_world_position(epilepsy):
+    from dataclasses import replace
+
+    from nibabel.affines import apply_affine
+
+    scen, site, patients = epilepsy
+    rec = patients[0]
+    centres = []
+    for las in (False, True):
+        out = render_subject(scen.anatomy, scen, rec, replace(site, las=las), ("t1",), noise=False)
+        centres.append(apply_affine(out.grid.affine, np.argwhere(out.mask).mean(0)))
+    assert np.allclose(centres[0], centres[1], atol=0.5)
