@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +24,17 @@ from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
 from fusemed.diagnosis.detect import detect, fit_calibrator
 from fusemed.diagnosis.detectors import Detector, get_detector
 from fusemed.diagnosis.metrics import per_subject_table, split_metrics
+from fusemed.io import atomic_save, atomic_write_text, to_json_safe
 
 log = logging.getLogger(__name__)
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def _write_nifti(path: Path, img: nib.Nifti1Image) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".nii.gz")
-    os.close(fd)
-    nib.save(img, tmp)
-    os.replace(tmp, path)
+    atomic_save(path, lambda tmp: nib.save(img, str(tmp)))
 
 
 def _split(cases: list[DetectionCase], test_fraction: float, calibration_fraction: float,
@@ -130,10 +122,8 @@ def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, o
     maps, rec = detect(det, case, cal, mri_negative)
     s = case.subject
     if maps.space == "surface":
-        fd, tmp = tempfile.mkstemp(dir=outdir, prefix=f".{s}_prob.", suffix=".npz")
-        os.close(fd)
-        np.savez_compressed(tmp, probabilities=maps.prob, uncertainty=maps.uncertainty, clusters=rec.labels)
-        os.replace(tmp, outdir / f"{s}_prob.npz")
+        atomic_save(outdir / f"{s}_prob.npz", lambda tmp: np.savez_compressed(
+            tmp, probabilities=maps.prob, uncertainty=maps.uncertainty, clusters=rec.labels))
     else:
         _write_nifti(outdir / f"{s}_prob.nii.gz", maps.prob)
         _write_nifti(outdir / f"{s}_uncertainty.nii.gz", maps.uncertainty)
@@ -159,14 +149,6 @@ def read_truth(cohort_dir: Path, truth: str | Path | None) -> dict[str, bool]:
     return {}
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
-
-
 def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path | None = None,
                       subjects: list[str] | None = None, threshold: float | None = None) -> dict:
     """Predict the run's test split (or `subjects`), write `RUN/metrics.json`, `RUN/detections.csv`
@@ -189,7 +171,7 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     outdir.mkdir(exist_ok=True)
     records = [_write_subject(det, cal, case, outdir, flags.get(case.subject))
                for case in cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects)]
-    metrics = _clean(split_metrics(records))
+    metrics = to_json_safe(split_metrics(records))
     metrics["model"] = cfg["model"]
     metrics["threshold"] = det.threshold_
     _write_text(run / f"metrics{suffix}.json", json.dumps(metrics, indent=2))

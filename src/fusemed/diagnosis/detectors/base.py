@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +21,7 @@ from monai.utils import look_up_option
 
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.grid import CommonGrid, foreground, normalise
+from fusemed.io import atomic_save, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +45,6 @@ def get_detector(name: str) -> type[Detector]:
 
 class NotFittedError(RuntimeError):
     """A detector was used before `fit` or `load`."""
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 class Detector:
@@ -171,8 +159,8 @@ class Detector:
                "seed": self.seed, "params": self.params, "min_size": self.min_size,
                "threshold": self.threshold_, "grid": None if self.grid_ is None else self.grid_.to_json(),
                "state": meta}
-        _atomic_write(folder / "state.pt", lambda p: torch.save(tensors, p))
-        _atomic_write(folder / "config.json", lambda p: Path(p).write_text(json.dumps(cfg, indent=2)))
+        atomic_save(folder / "state.pt", lambda p: torch.save(tensors, p))
+        atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2))
         return folder
 
     @classmethod

@@ -113,7 +113,7 @@ class VoxelNetDetector(Detector):
                 loss = loss_fn(self.net_(xb, pb), yb)
                 loss.backward()
                 opt.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
             log.info("%s epoch %d loss %.4f", self.name, epoch, total / max(len(order), 1))
         self.net_.eval()
         self.threshold_ = float(p["threshold"])
