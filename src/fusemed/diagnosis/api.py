@@ -1,0 +1,179 @@
+"""The three verbs of lesion detection: `train_detector`, `predict_detector`, `evaluate_detector`.
+
+A detection run folder holds `config.yaml` (resolved), `cohort_fingerprint.json`, `split.csv`
+(subject -> fit | calibration | test), `detector/` (config.json + state.pt, see `Detector.save`),
+`calibration.json` (cluster-confidence calibrator), and after evaluation `metrics.json`,
+`detections.csv` and the test subjects' maps under `predictions/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import yaml
+
+from fusemed.diagnosis.clusters import ClusterCalibrator
+from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
+from fusemed.diagnosis.detect import detect, fit_calibrator
+from fusemed.diagnosis.detectors import Detector, get_detector
+from fusemed.diagnosis.metrics import per_subject_table, split_metrics
+from fusemed.io import atomic_save, atomic_write_text, to_json_safe
+
+log = logging.getLogger(__name__)
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write_text(path, text)
+
+
+def _write_nifti(path: Path, img: nib.Nifti1Image) -> None:
+    atomic_save(path, lambda tmp: nib.save(img, str(tmp)))
+
+
+def _split(cases: list[DetectionCase], test_fraction: float, calibration_fraction: float,
+           seed: int) -> dict[str, str]:
+    """Subject -> split, stratified by patient/control so every split has both."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for group in (True, False):
+        ids = [c.subject for c in cases if c.is_patient is group]
+        ids = [ids[i] for i in rng.permutation(len(ids))]
+        n_test = int(round(test_fraction * len(ids)))
+        n_cal = int(round(calibration_fraction * (len(ids) - n_test)))
+        for i, s in enumerate(ids):
+            out[s] = "test" if i < n_test else "calibration" if i < n_test + n_cal else "fit"
+    return out
+
+
+def _fingerprint(cohort_dir: Path) -> dict:
+    h = hashlib.sha256()
+    for name in ("cohort.yaml", "manifest.csv", "manifest.tsv"):
+        if (cohort_dir / name).exists():
+            h.update((cohort_dir / name).read_bytes())
+    return {"cohort": str(cohort_dir.resolve()), "sha256": h.hexdigest()}
+
+
+def train_detector(cohort_dir: str | Path, model: str, out: str | Path, *, target: str = "lesion",
+                   modalities: list[str] | None = None, spacing: float = 2.0, test_fraction: float = 0.3,
+                   calibration_fraction: float = 0.25, calibration: str = "isotonic", seed: int = 0,
+                   params: dict[str, Any] | None = None) -> Path:
+    """Fit detector `model` on a cohort's `fit` split, calibrate cluster confidence on its
+    `calibration` split, keep a `test` split for `evaluate_detector`; returns the run folder.
+
+    Unsupervised detectors see only the controls of the fit split; patients in it are unused.
+    """
+    cohort_dir, out = Path(cohort_dir), Path(out)
+    klass = get_detector(model)
+    out.mkdir(parents=True, exist_ok=True)
+    cases = cases_from_cohort(cohort_dir, target=target)
+    split = _split(cases, test_fraction, calibration_fraction, seed)
+    fit = [c for c in cases if split[c.subject] == "fit"]
+    cal = [c for c in cases if split[c.subject] == "calibration"] or fit
+    det = klass(modalities=modalities, spacing=spacing, seed=seed, **(params or {})).fit(fit)
+    det.save(out / "detector")
+    calibrator = fit_calibrator(det, cal, calibration)
+    _write_text(out / "calibration.json", json.dumps(calibrator.to_json(), indent=2))
+    _write_text(out / "split.csv", pd.DataFrame({"subject": list(split), "split": list(split.values())})
+                .to_csv(index=False))
+    config = {"task": "detection", "cohort": str(cohort_dir.resolve()), "target": target, "model": klass.name,
+              "modalities": list(det.modalities), "spacing": spacing, "test_fraction": test_fraction,
+              "calibration_fraction": calibration_fraction, "calibration": calibration, "seed": seed,
+              "params": det.params, "threshold": det.threshold_, "min_size": det.min_size}
+    _write_text(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    _write_text(out / "cohort_fingerprint.json", json.dumps(_fingerprint(cohort_dir), indent=2))
+    log.info("trained %s on %d subjects (%d for calibration) -> %s", klass.name, len(fit), len(cal), out)
+    return out
+
+
+def load_run(run: str | Path) -> tuple[Detector, ClusterCalibrator, dict]:
+    """The fitted detector, its cluster calibrator and the resolved config of a detection run."""
+    run = Path(run)
+    if not (run / "detector" / "config.json").exists():
+        raise FileNotFoundError(f"{run}: not a detection run (no detector/config.json); "
+                                f"train one with train_detector or `fusemed train --target lesion`")
+    det = Detector.load(run / "detector")
+    cal = ClusterCalibrator.from_json(json.loads((run / "calibration.json").read_text()))
+    return det, cal, yaml.safe_load((run / "config.yaml").read_text())
+
+
+def predict_detector(run: str | Path, cohort_dir: str | Path, outdir: str | Path,
+                     subjects: list[str] | None = None) -> Path:
+    """Write `<subject>_prob.nii.gz`, `<subject>_uncertainty.nii.gz` (subject's own grid),
+    `<subject>_clusters.nii.gz` (label map, value = rank) and `<subject>_clusters.csv` for each subject.
+
+    Surface detectors write `<subject>_prob.npz` (`probabilities`, `uncertainty`, `clusters`, (V,))."""
+    det, cal, cfg = load_run(run)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    for case in cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects):
+        _write_subject(det, cal, case, outdir)
+    return outdir
+
+
+def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, outdir: Path,
+                   mri_negative: bool | None = None):
+    maps, rec = detect(det, case, cal, mri_negative)
+    s = case.subject
+    if maps.space == "surface":
+        atomic_save(outdir / f"{s}_prob.npz", lambda tmp: np.savez_compressed(
+            tmp, probabilities=maps.prob, uncertainty=maps.uncertainty, clusters=rec.labels))
+    else:
+        _write_nifti(outdir / f"{s}_prob.nii.gz", maps.prob)
+        _write_nifti(outdir / f"{s}_uncertainty.nii.gz", maps.uncertainty)
+        _write_nifti(outdir / f"{s}_clusters.nii.gz", nib.Nifti1Image(rec.labels.astype(np.int16),
+                                                                      maps.prob.affine))
+    _write_text(outdir / f"{s}_clusters.csv", rec.clusters.to_csv(index=False))
+    return rec
+
+
+def read_truth(cohort_dir: Path, truth: str | Path | None) -> dict[str, bool]:
+    """Subject -> MRI-negative flag from the simulator's `truth/oracle.csv` (any lesion flagged)."""
+    candidates = [Path(truth)] if truth else [cohort_dir / "truth" / "oracle.csv",
+                                               cohort_dir.parent / "truth" / "oracle.csv"]
+    for path in candidates:
+        if path.is_file():
+            df = pd.read_csv(path)
+            if "mri_negative" not in df.columns or "subject" not in df.columns:
+                raise ValueError(f"{path}: expected columns 'subject' and 'mri_negative', got {list(df.columns)}")
+            df = df.dropna(subset=["mri_negative"])
+            return {str(k): bool(v) for k, v in df.groupby("subject")["mri_negative"].agg(
+                lambda s: bool(np.any(s.astype(float) > 0))).items()}
+    log.warning("no truth table found for %s: mri_negative / mri_visible metrics will be empty", cohort_dir)
+    return {}
+
+
+def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path | None = None,
+                      subjects: list[str] | None = None, threshold: float | None = None) -> dict:
+    """Predict the run's test split (or `subjects`), write `RUN/metrics.json`, `RUN/detections.csv`
+    and the maps under `RUN/predictions/`; returns the metrics (NaN written as null).
+
+    `threshold` overrides the map threshold (another operating point); its files are then suffixed
+    `-thr<threshold>` (`metrics-thr0.2.json`, ...). Cluster confidences keep the run's calibrator,
+    fitted at the run's own threshold.
+    """
+    run, cohort_dir = Path(run), Path(cohort_dir)
+    det, cal, cfg = load_run(run)
+    suffix = ""
+    if threshold is not None:
+        det.threshold_, suffix = float(threshold), f"-thr{threshold:g}"
+    if subjects is None:
+        split = pd.read_csv(run / "split.csv", dtype={"subject": str})
+        subjects = split.loc[split["split"] == "test", "subject"].tolist()
+    flags = read_truth(cohort_dir, truth)
+    outdir = run / f"predictions{suffix}"
+    outdir.mkdir(exist_ok=True)
+    records = [_write_subject(det, cal, case, outdir, flags.get(case.subject))
+               for case in cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects)]
+    metrics = to_json_safe(split_metrics(records))
+    metrics["model"] = cfg["model"]
+    metrics["threshold"] = det.threshold_
+    _write_text(run / f"metrics{suffix}.json", json.dumps(metrics, indent=2))
+    _write_text(run / f"detections{suffix}.csv", per_subject_table(records).to_csv(index=False))
+    return metrics

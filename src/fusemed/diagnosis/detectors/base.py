@@ -1,0 +1,181 @@
+"""The detector contract and its registry.
+
+A detector is a scikit-learn-like facade: `__init__` stores hyperparameters, `fit(cases)` learns
+(state ends in `_`), `predict(case)` returns maps on the subject's own grid, `save`/`load` keep the
+state as JSON plus a torch tensor file read with `weights_only=True` (no pickle anywhere).
+Subclasses register themselves by defining `name`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.utils import look_up_option
+
+from fusemed.diagnosis.data import DetectionCase
+from fusemed.diagnosis.grid import CommonGrid, foreground, normalise
+from fusemed.io import atomic_save, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+DETECTORS: dict[str, type[Detector]] = {}
+
+
+@dataclass
+class DetectionMaps:
+    """Per-subject output. Volume detectors: NIfTI images on the subject's reference grid.
+    Surface detectors: (V,) arrays on fsaverage5."""
+
+    prob: nib.Nifti1Image | np.ndarray
+    uncertainty: nib.Nifti1Image | np.ndarray
+    space: str = "volume"
+
+
+def get_detector(name: str) -> type[Detector]:
+    """The detector class registered as `name` ("did you mean ...?" on a typo)."""
+    return DETECTORS[look_up_option(name, sorted(DETECTORS))]
+
+
+class NotFittedError(RuntimeError):
+    """A detector was used before `fit` or `load`."""
+
+
+class Detector:
+    """Base of all detectors; volume pipeline (common grid, normalisation, way back) lives here.
+
+    Args:
+        modalities: volume modalities used, in channel order (missing ones are zero-filled and flagged).
+        spacing: common-grid spacing in mm.
+        seed: random seed for sampling and initialisation.
+        **params: detector-specific hyperparameters (see each class's `defaults`).
+    """
+
+    name: ClassVar[str] = ""
+    space: ClassVar[str] = "volume"
+    supervised: ClassVar[bool] = True
+    default_modalities: ClassVar[tuple[str, ...]] = ("t1", "flair", "pet")
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            DETECTORS[cls.name] = cls
+
+    def __init__(self, modalities: tuple[str, ...] | list[str] | None = None, spacing: float = 2.0,
+                 seed: int = 0, **params: Any) -> None:
+        unknown = set(params) - set(self.defaults) - {"min_size"}
+        if unknown:
+            raise ValueError(f"detector {self.name!r}: unknown parameters {sorted(unknown)}; "
+                             f"expected some of {sorted(self.defaults)}")
+        self.modalities = tuple(modalities or self.default_modalities)
+        self.spacing = float(spacing)
+        self.seed = int(seed)
+        self.params = {**self.defaults, **params}
+        self.min_size = float(params.get("min_size", 64.0 if self.space == "volume" else 5))
+        self.grid_: CommonGrid | None = None
+        self.threshold_: float | None = None
+
+    # ---- fitting -------------------------------------------------------------------------------
+    def fit(self, cases: list[DetectionCase]) -> Detector:
+        """Learn from `cases` (unsupervised detectors keep the controls only); returns self."""
+        train = list(cases) if self.supervised else [c for c in cases if not c.is_patient]
+        if not train:
+            what = "cases" if self.supervised else "controls"
+            raise ValueError(f"detector {self.name!r}: no {what} to fit")
+        torch.manual_seed(self.seed)
+        if self.space == "volume":
+            self.grid_ = CommonGrid.covering(train[0].reference_image, self.spacing)
+        self._fit(train)
+        log.info("fitted %s on %d subjects (threshold %.4g)", self.name, len(train), self.threshold_ or 0)
+        return self
+
+    def _fit(self, cases: list[DetectionCase]) -> None:
+        raise NotImplementedError
+
+    def _check(self) -> None:
+        if self.threshold_ is None:
+            raise NotFittedError(f"detector {self.name!r} used before fit() or load()")
+
+    # ---- volume pipeline -------------------------------------------------------------------------
+    def prepare(self, case: DetectionCase) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Case on the common grid: x (M, D, H, W) z-scored, present (M,) bool, foreground (D, H, W)."""
+        if self.grid_ is None:
+            raise NotFittedError(f"detector {self.name!r} has no grid: fit() or load() first")
+        raw = {m: self.grid_.resample(case.volumes[m]) for m in self.modalities if m in case.volumes}
+        if not raw:
+            raise ValueError(f"subject {case.subject}: none of the modalities {self.modalities} is present "
+                             f"(has {sorted(case.volumes)})")
+        ref = case.reference if case.reference in raw else next(iter(raw))
+        fg = foreground(raw[ref])
+        x = np.zeros((len(self.modalities), *self.grid_.shape), dtype=np.float32)
+        present = np.zeros(len(self.modalities), dtype=bool)
+        for i, m in enumerate(self.modalities):
+            if m in raw:
+                x[i] = normalise(raw[m], fg)
+                present[i] = True
+        return x, present, fg
+
+    def target(self, case: DetectionCase) -> np.ndarray:
+        """The lesion mask on the common grid, (D, H, W) uint8 (zeros for a control or unknown)."""
+        if case.lesion is None:
+            return np.zeros(self.grid_.shape, dtype=np.uint8)
+        return (self.grid_.resample(case.lesion, nearest=True) > 0.5).astype(np.uint8)
+
+    def predict(self, case: DetectionCase) -> DetectionMaps:
+        """Score map and uncertainty on `case`'s reference grid (same shape and affine)."""
+        self._check()
+        x, present, fg = self.prepare(case)
+        prob, unc = self._predict_grid(x, present, fg)
+        prob, unc = prob * fg, unc * fg
+        ref = case.reference_image
+        return DetectionMaps(self.grid_.back(prob, ref), self.grid_.back(unc, ref), "volume")
+
+    def _predict_grid(self, x: np.ndarray, present: np.ndarray,
+                      fg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    # ---- persistence ---------------------------------------------------------------------------------
+    def _state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """Detector-specific JSON state and tensors."""
+        return {}, {}
+
+    def _load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        pass
+
+    def save(self, folder: str | Path) -> Path:
+        """Write `config.json` and `state.pt` into `folder` (atomically)."""
+        self._check()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        meta, tensors = self._state()
+        cfg = {"name": self.name, "modalities": list(self.modalities), "spacing": self.spacing,
+               "seed": self.seed, "params": self.params, "min_size": self.min_size,
+               "threshold": self.threshold_, "grid": None if self.grid_ is None else self.grid_.to_json(),
+               "state": meta}
+        atomic_save(folder / "state.pt", lambda p: torch.save(tensors, p))
+        atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Detector:
+        """Rebuild a fitted detector saved by `save` (tensors read with `weights_only=True`)."""
+        folder = Path(folder)
+        cfg_path = folder / "config.json"
+        if not cfg_path.exists():
+            raise FileNotFoundError(f"{cfg_path}: no detector config (expected a folder written by save())")
+        cfg = json.loads(cfg_path.read_text())
+        klass = get_detector(cfg["name"])
+        det = klass(modalities=cfg["modalities"], spacing=cfg["spacing"], seed=cfg["seed"],
+                    min_size=cfg["min_size"], **cfg["params"])
+        det.threshold_ = cfg["threshold"]
+        det.grid_ = None if cfg["grid"] is None else CommonGrid.from_json(cfg["grid"])
+        tensors = torch.load(folder / "state.pt", weights_only=True)
+        det._load_state(cfg["state"], tensors)
+        return det

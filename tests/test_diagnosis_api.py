@@ -1,0 +1,100 @@
+"""train_detector -> predict_detector -> evaluate_detector on a small cohort written in the contract format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from diagnosis_synth import CENTRES, make_case
+
+from fusemed.cohort import CohortSpec, write_cohort
+from fusemed.diagnosis import evaluate_detector, load_run, predict_detector, train_detector
+from fusemed.diagnosis.mesh import load_mesh
+from fusemed.diagnosis.metrics import KEYS
+
+
+@pytest.fixture(scope="module")
+def epilepsy_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("epi")
+    mesh = load_mesh("fsaverage5")
+    rng = np.random.default_rng(0)
+    rows, truth = [], []
+    for i in range(18):
+        patient = i >= 10
+        s = f"sub-{i:03d}"
+        case = make_case(s, i, lesion_at=CENTRES[i % 4] if patient else None, amplitude=2.0, las=i % 2 == 1)
+        row = {"subject": s, "diagnosis": int(patient)}
+        (root / s).mkdir()
+        for m, img in {**case.volumes, "lesion": case.lesion}.items():
+            if m == "flair" and i == 3:
+                continue  # a hole: missing FLAIR
+            nib.save(img, root / s / f"{m}.nii.gz")
+            row[m] = f"{s}/{m}.nii.gz"
+        feats = rng.normal(size=(mesh.n_vertices, 3)).astype(np.float32)
+        labels = np.zeros(mesh.n_vertices, np.int8)
+        if patient:
+            labels = (np.linalg.norm(mesh.coords - mesh.coords[1000 + 37 * i], axis=1) < 12).astype(np.int8)
+            feats[labels > 0] += 3.0
+        np.savez(root / s / "cortex.npz", features=feats)
+        np.savez(root / s / "vmask.npz", labels=labels)
+        row.update(cortex=f"{s}/cortex.npz", lesion_surface=f"{s}/vmask.npz")
+        rows.append(row)
+        truth.append({"subject": s, "mri_negative": (i % 2 == 0) if patient else False})
+    spec = CohortSpec.model_validate({
+        "name": "tiny-epilepsy",
+        "modalities": {"t1": {"kind": "volume"}, "flair": {"kind": "volume"}, "pet": {"kind": "volume"},
+                       "cortex": {"kind": "surface", "mesh": "fsaverage5"}},
+        "targets": {"diagnosis": {"kind": "binary"}, "lesion": {"kind": "mask", "reference": "t1"},
+                    "lesion_surface": {"kind": "vertex_mask", "mesh": "fsaverage5"}}})
+    write_cohort(root, spec, pd.DataFrame(rows))
+    (root / "truth").mkdir()
+    pd.DataFrame(truth).to_csv(root / "truth" / "oracle.csv", index=False)
+    return root
+
+
+def test_zscore_run_predicts_on_subject_grids_and_evaluates(epilepsy_dir, tmp_path):
+    run = train_detector(epilepsy_dir, "zscore", tmp_path / "run", seed=0)
+    for f in ("config.yaml", "split.csv", "calibration.json", "cohort_fingerprint.json", "detector/state.pt"):
+        assert (run / f).exists(), f
+    out = predict_detector(run, epilepsy_dir, tmp_path / "pred", subjects=["sub-003", "sub-011"])
+    for s in ("sub-003", "sub-011"):
+        t1 = nib.load(epilepsy_dir / s / "t1.nii.gz")
+        for kind in ("prob", "uncertainty"):
+            img = nib.load(out / f"{s}_{kind}.nii.gz")
+            assert img.shape == t1.shape
+            np.testing.assert_allclose(img.affine, t1.affine)
+        table = pd.read_csv(out / f"{s}_clusters.csv")
+        assert list(table.columns[:2]) == ["cluster", "rank"] and table["confidence"].between(0, 1).all()
+    table = pd.read_csv(out / "sub-011_clusters.csv")
+    assert len(table) >= 1  # the obvious lesion is found in a subject of the cohort (LAS)
+    metrics = evaluate_detector(run, epilepsy_dir)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved == metrics
+    for key in KEYS:
+        assert key in metrics and key in metrics["mri_negative"] and key in metrics["mri_visible"]
+    assert metrics["sensitivity"] == 1.0 and metrics["top1"] == 1.0
+    assert metrics["specificity"] >= 0.5
+    split = pd.read_csv(run / "split.csv")
+    assert metrics["n_patients"] + metrics["n_controls"] == (split["split"] == "test").sum()
+
+
+def test_surface_gnn_run_writes_vertex_maps(epilepsy_dir, tmp_path):
+    run = train_detector(epilepsy_dir, "surface-gnn", tmp_path / "srun",
+                         params={"epochs": 15, "hidden": 16, "layers": 2, "mc_samples": 2})
+    det, _, cfg = load_run(run)
+    assert cfg["model"] == "surface-gnn" and det.threshold_ == 0.5
+    out = predict_detector(run, epilepsy_dir, tmp_path / "spred", subjects=["sub-012"])
+    with np.load(out / "sub-012_prob.npz") as z:
+        assert z["probabilities"].shape == (20484,) and z["uncertainty"].shape == (20484,)
+        assert 0 <= z["probabilities"].min() and z["probabilities"].max() <= 1
+    metrics = evaluate_detector(run, epilepsy_dir)
+    assert set(KEYS) <= set(metrics) and metrics["sensitivity_margin20"] >= metrics["sensitivity"]
+
+
+def test_unknown_model_is_named_with_a_suggestion(epilepsy_dir, tmp_path):
+    with pytest.raises(ValueError, match="siamese-ocsvm"):
+        train_detector(epilepsy_dir, "siamese_ocsvm", tmp_path / "bad")

@@ -1,0 +1,113 @@
+"""Detector guarantees users rely on: geometry kept, obvious lesion ranked first, clean controls
+clean, any modality may be missing for the latent-fusion detector, state round-trips safely."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diagnosis_synth import cohort, make_case
+
+from fusemed.diagnosis import DETECTORS, Detector, NotFittedError, detect, get_detector
+from fusemed.diagnosis.detectors.voxelnet import HeMISNet
+
+FAST = {
+    "unet": {"epochs": 1, "patch": 16, "samples_per_case": 2, "channels": [4, 8, 16], "mc_samples": 2},
+    "hemis-unet": {"epochs": 1, "patch": 16, "samples_per_case": 2, "channels": [4, 8], "mc_samples": 2},
+    "zscore": {},
+    "siamese-ocsvm": {"epochs": 2, "pairs_per_epoch": 256, "samples_per_parcel": 60, "control_quantile": 1.0,
+                      "holdout": 0.4},
+}
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return cohort(n_controls=14, n_patients=4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(cases):
+    torch.manual_seed(0)
+    return {name: get_detector(name)(**params).fit(cases) for name, params in FAST.items()}
+
+
+def test_registry_lists_every_detector_and_suggests_on_typo():
+    assert {"unet", "hemis-unet", "siamese-ocsvm", "zscore", "surface-gnn"} <= set(DETECTORS)
+    with pytest.raises(ValueError, match="hemis-unet"):
+        get_detector("hemis_unett")
+
+
+def test_unfitted_detector_raises():
+    with pytest.raises(NotFittedError):
+        get_detector("zscore")().predict(make_case("s", 0))
+
+
+@pytest.mark.parametrize("name", sorted(FAST))
+@pytest.mark.parametrize("las", [False, True])
+def test_maps_keep_the_subject_grid(fitted, name, las):
+    case = make_case("sub-x", 50, lesion_at=(12, 12, 12), las=las)
+    maps = fitted[name].predict(case)
+    ref = case.volumes["t1"]
+    for img in (maps.prob, maps.uncertainty):
+        assert img.shape == ref.shape
+        np.testing.assert_allclose(img.affine, ref.affine)
+        data = np.asarray(img.dataobj)
+        assert np.isfinite(data).all() and data.min() >= 0
+    assert np.asarray(maps.prob.dataobj).max() <= 1
+
+
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_state_round_trips_through_weights_only_files(fitted, name, tmp_path):
+    det = fitted[name]
+    if "mc_samples" in det.params:
+        det.params["mc_samples"] = 1  # one deterministic pass (no MC dropout) to compare
+    case = make_case("sub-y", 51, lesion_at=(9, 12, 12))
+    before = np.asarray(det.predict(case).prob.dataobj)
+    det.save(tmp_path / name)
+    loaded = Detector.load(tmp_path / name)
+    assert type(loaded) is type(det) and loaded.threshold_ == det.threshold_
+    np.testing.assert_allclose(np.asarray(loaded.predict(case).prob.dataobj), before, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["zscore", "siamese-ocsvm"])
+def test_planted_obvious_lesion_is_rank_one_and_clean_control_has_no_cluster(fitted, name):
+    det = fitted[name]
+    for seed, centre in [(60, (9, 12, 12)), (61, (14, 9, 13))]:
+        case = make_case("sub-p", seed, lesion_at=centre, amplitude=2.0, las=seed % 2 == 1)
+        _, rec = detect(det, case)
+        assert len(rec.clusters) >= 1
+        hits = rec.hits()
+        assert hits[0], f"{name}: rank-1 cluster misses the lesion ({rec.clusters})"
+        top = rec.clusters.iloc[0]
+        world = case.lesion.affine @ np.r_[np.argwhere(rec.lesion).mean(0), 1]
+        assert np.linalg.norm(world[:3] - top[["x_mm", "y_mm", "z_mm"]].to_numpy(float)) < 8
+    for seed in (70, 71, 72):
+        _, rec = detect(det, make_case("sub-c", seed))
+        assert len(rec.clusters) == 0, f"{name}: clean control shows clusters {rec.clusters}"
+
+
+def test_unsupervised_detectors_ignore_patients_when_fitting(cases):
+    a = get_detector("zscore")().fit(cases)
+    b = get_detector("zscore")().fit([c for c in cases if not c.is_patient])
+    np.testing.assert_allclose(a.mean_, b.mean_)
+
+
+@pytest.mark.parametrize("name", ["hemis-unet", "unet"])
+def test_missing_flair_does_not_crash(fitted, name):
+    case = make_case("sub-noflair", 80, lesion_at=(12, 12, 12), modalities=("t1", "pet"), las=True)
+    maps = fitted[name].predict(case)
+    assert maps.prob.shape == case.volumes["t1"].shape
+    assert np.isfinite(np.asarray(maps.prob.dataobj)).all()
+
+
+def test_hemis_missing_modality_has_no_influence():
+    torch.manual_seed(0)
+    net = HeMISNet(3, (4, 8), dropout=0.0).eval()
+    x = torch.randn(2, 3, 16, 16, 16)
+    present = torch.tensor([[True, False, True], [True, False, False]])
+    noisy = x.clone()
+    noisy[:, 1] = 100 * torch.randn_like(noisy[:, 1])
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, present), net(noisy, present))
+        # and a present modality does matter
+        assert not torch.allclose(net(x, present), net(x, torch.ones(2, 3, dtype=torch.bool)))
