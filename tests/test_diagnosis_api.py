@@ -98,3 +98,27 @@ def test_surface_gnn_run_writes_vertex_maps(epilepsy_dir, tmp_path):
 def test_unknown_model_is_named_with_a_suggestion(epilepsy_dir, tmp_path):
     with pytest.raises(ValueError, match="siamese-ocsvm"):
         train_detector(epilepsy_dir, "siamese_ocsvm", tmp_path / "bad")
+
+
+def test_cli_routes_mask_targets_to_detection(epilepsy_dir, tmp_path):
+    """`fusemed train/evaluate/predict` choose detection from the target's kind and the run folder."""
+    from typer.testing import CliRunner
+
+    from fusemed.cli.main import app
+
+    runner = CliRunner()
+    run = tmp_path / "cli-run"
+    result = runner.invoke(app, ["train", "--cohort", str(epilepsy_dir), "--target", "lesion", "--model", "zscore",
+                                 "--out", str(run), "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    assert "held-out test split" in result.output and "sensitivity" in result.output
+    assert json.loads((run / "metrics.json").read_text())["sensitivity"] == 1.0
+    result = runner.invoke(app, ["evaluate", str(run)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "maps"
+    result = runner.invoke(app, ["predict", str(run), "--cohort", str(epilepsy_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    t1 = nib.load(epilepsy_dir / "sub-011" / "t1.nii.gz")
+    prob = nib.load(out / "sub-011_prob.nii.gz")
+    assert prob.shape == t1.shape and np.allclose(prob.affine, t1.affine)
+    assert (out / "sub-011_uncertainty.nii.gz").is_file() and (out / "sub-011_clusters.csv").is_file()

@@ -49,8 +49,10 @@ def benchmark_command(
             bar.update(tasks[stage], completed=done, description=f"{stage}s · {name}")
 
         result = run_benchmark(cfg, out, on_event=on_event, report=report, train=not collect_only)
-    console.print(f"[bold]{cfg.name}[/]: {len(result.trained)} cell(s) trained, {len(result.skipped)} already "
-                  f"complete, {len(result.failed)} failed, {result.seconds / 60:.1f} min")
+    console.print(
+        f"[bold]{cfg.name}[/]: {len(result.trained)} cell(s) trained, {len(result.skipped)} already "
+        f"complete, {len(result.failed)} failed, {result.seconds / 60:.1f} min"
+    )
     for name, error in result.failed.items():
         console.print(f"  [red]✗[/] {name}: {error}")
     console.print(f"results: {result.results_md}" + (f"\nreport: {result.report}" if result.report else ""))

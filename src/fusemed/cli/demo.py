@@ -26,8 +26,14 @@ def results_table(results_csv: Path, title: str) -> Table:
     for _, r in frame.iterrows():
         delta = "–" if pd.isna(r.get("vs_early_diff")) else f"{r['vs_early_diff']:+.3f} (p={r['vs_early_p']:.2g})"
         name = str(r["run"]) if str(r["run"]).startswith("ORACLE") else str(r.get("fusion", r["run"]))
-        table.add_row(name, f"{num(r['auroc'])} [{num(r['auroc_low'])}, {num(r['auroc_high'])}]", delta,
-                      num(r.get("ece")), num(r.get("coverage")), num(r.get("mean_set_size"), 2))
+        table.add_row(
+            name,
+            f"{num(r['auroc'])} [{num(r['auroc_low'])}, {num(r['auroc_high'])}]",
+            delta,
+            num(r.get("ece")),
+            num(r.get("coverage")),
+            num(r.get("mean_set_size"), 2),
+        )
     return table
 
 

@@ -15,9 +15,13 @@ def evaluate_command(
     out: Path | None = typer.Option(None, "--out", help="Output folder (default RUN/evaluation-<cohort>)."),
 ) -> None:
     """Recompute RUN/metrics.json from its predictions, or evaluate the trained folds on new subjects."""
+    from fusemed.cli.detection import evaluate_detection, is_detection_run
     from fusemed.cli.train import _print_metrics
     from fusemed.training import evaluate_run
 
+    if is_detection_run(run):
+        evaluate_detection(run, cohort)
+        return
     evaluate_run(run, cohort, out)
     if cohort is None:
         path = run / "metrics.json"

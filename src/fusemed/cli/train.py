@@ -14,6 +14,11 @@ def train_command(
     cohort: Path | None = typer.Option(None, "--cohort", help="Cohort folder (cohort.yaml + manifest)."),
     target: str | None = typer.Option(None, "--target", help="Target declared in cohort.yaml."),
     fusion: str | None = typer.Option(None, "--fusion", help="Fusion strategy (early, late, concat, ...)."),
+    model: str = typer.Option(
+        "hemis-unet",
+        "--model",
+        help="Lesion detector when the target is a mask (unet, hemis-unet, siamese-ocsvm, zscore, surface-gnn, ...).",
+    ),
     modalities: str | None = typer.Option(None, "--modalities", help="Comma-separated modalities (default all)."),
     folds: int | None = typer.Option(None, "--folds", help="Cross-validation folds."),
     epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs per fold."),
@@ -26,7 +31,8 @@ def train_command(
     calibrate: bool | None = typer.Option(None, "--calibrate/--no-calibrate", help="Post-hoc calibration."),
     alpha: float | None = typer.Option(None, "--alpha", help="Conformal miscoverage level."),
     calibration_fraction: float | None = typer.Option(
-        None, "--calibration-fraction", help="Share of each training fold held out for calibration."),
+        None, "--calibration-fraction", help="Share of each training fold held out for calibration."
+    ),
     accelerator: str | None = typer.Option(None, "--accelerator", help="Lightning accelerator (cpu, gpu, auto)."),
     devices: str | None = typer.Option(None, "--devices", help="Lightning devices (e.g. 2, or auto)."),
     strategy: str | None = typer.Option(None, "--strategy", help="Lightning strategy (auto, ddp, ...)."),
@@ -34,14 +40,41 @@ def train_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train every fold, then write predictions.csv and metrics.json into OUT."""
+    from fusemed.cli.detection import is_mask_target, train_detection
     from fusemed.training import TrainConfig, train_run
 
-    flags = {"cohort": cohort, "target": target, "fusion": fusion, "modalities": modalities, "folds": folds,
-             "epochs": epochs, "seed": seed, "batch_size": batch_size, "lr": lr, "spacing": spacing,
-             "moddrop": moddrop, "uncertainty": uncertainty, "calibrate": calibrate, "alpha": alpha,
-             "calibration_fraction": calibration_fraction,
-             "accelerator": accelerator, "strategy": strategy, "progress": progress,
-             "devices": (int(devices) if devices and devices.isdigit() else devices)}
+    if is_mask_target(cohort, target):  # a lesion mask: detection, not prognosis
+        train_detection(
+            cohort,
+            target,
+            model,
+            out,
+            modalities.split(",") if modalities else None,  # type: ignore[arg-type]
+            spacing,
+            seed,
+        )
+        return
+    flags = {
+        "cohort": cohort,
+        "target": target,
+        "fusion": fusion,
+        "modalities": modalities,
+        "folds": folds,
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": batch_size,
+        "lr": lr,
+        "spacing": spacing,
+        "moddrop": moddrop,
+        "uncertainty": uncertainty,
+        "calibrate": calibrate,
+        "alpha": alpha,
+        "calibration_fraction": calibration_fraction,
+        "accelerator": accelerator,
+        "strategy": strategy,
+        "progress": progress,
+        "devices": (int(devices) if devices and devices.isdigit() else devices),
+    }
     given = {k: v for k, v in flags.items() if v is not None}
     if config is not None:
         cfg = TrainConfig.from_yaml(config, **given)
@@ -52,8 +85,10 @@ def train_command(
         if missing:
             raise typer.BadParameter(f"give {' and '.join(missing)} (or --config FILE.yaml)")
         cfg = TrainConfig(**given)
-    console.print(f"[bold]fusemed train[/]: {cfg.cohort} -> {out} ({cfg.fusion}, target {cfg.target}, "
-                  f"{cfg.folds} folds, up to {cfg.epochs} epochs)")
+    console.print(
+        f"[bold]fusemed train[/]: {cfg.cohort} -> {out} ({cfg.fusion}, target {cfg.target}, "
+        f"{cfg.folds} folds, up to {cfg.epochs} epochs)"
+    )
     run = train_run(cfg, out)
     _print_metrics(run / "metrics.json")
 
@@ -71,8 +106,7 @@ def _print_metrics(path: Path) -> None:
         table.add_column(col, justify="left" if col == "pattern" else "right")
     rows = [("all", metrics), *metrics.get("per_pattern", {}).items()]
     for name, m in rows:
-        table.add_row(name, *[_fmt(m.get(c)) for c in ("n", "auroc", "auprc", "balanced_accuracy", "brier",
-                                                      "c_index")])
+        table.add_row(name, *[_fmt(m.get(c)) for c in ("n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index")])
     console.print(table)
     rob = metrics.get("robustness", {})
     if rob.get("mean") is not None:

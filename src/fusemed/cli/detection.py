@@ -1,0 +1,106 @@
+"""Routing of `train / evaluate / predict` to lesion detection when the target is a mask.
+
+Prognosis and detection share the verbs (one CLI, the pipeline's stages); what differs is decided by
+data — the target's kind in `cohort.yaml`, or the run folder's own description — never by a flag.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from fusemed.cli.console import console
+from fusemed.cohort import CohortSpec, TargetKind
+
+MASK_KINDS = (TargetKind.MASK, TargetKind.VERTEX_MASK)
+SHOWN = (
+    "sensitivity",
+    "sensitivity_margin20",
+    "specificity",
+    "fp_per_patient",
+    "top1",
+    "top5",
+    "ppv",
+    "dice",
+    "cluster_ece",
+)
+
+
+def is_mask_target(cohort: Path | None, target: str | None) -> bool:
+    """True when `target` is a voxel or vertex mask of the cohort (a lesion-detection job)."""
+    if cohort is None or target is None or not (Path(cohort) / "cohort.yaml").is_file():
+        return False
+    spec = CohortSpec.from_yaml(Path(cohort) / "cohort.yaml")
+    return target in spec.targets and spec.targets[target].kind in MASK_KINDS
+
+
+def is_detection_run(run: Path) -> bool:
+    return (Path(run) / "detector" / "config.json").is_file()
+
+
+def print_detection_metrics(metrics: dict, title: str) -> None:
+    """One row per metric, one column per subset (all, MRI-negative, MRI-visible lesions)."""
+    subsets = {
+        "all": metrics,
+        "mri_negative": metrics.get("mri_negative") or {},
+        "mri_visible": metrics.get("mri_visible") or {},
+    }
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in subsets:
+        table.add_column(name, justify="right")
+    for key in SHOWN:
+        table.add_row(key, *[_fmt(values.get(key)) for values in subsets.values()])
+    console.print(table)
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def train_detection(
+    cohort: Path,
+    target: str,
+    model: str,
+    out: Path,
+    modalities: list[str] | None,
+    spacing: float | None,
+    seed: int | None,
+) -> Path:
+    """Fit the detector, then score its held-out test split into RUN/metrics.json."""
+    from fusemed.diagnosis import evaluate_detector, train_detector
+
+    console.print(f"[bold]fusemed train[/]: lesion detection {model!r} on {cohort} (target {target}) -> {out}")
+    run = train_detector(
+        cohort, model, out, target=target, modalities=modalities, spacing=spacing or 2.0, seed=seed or 0
+    )
+    print_detection_metrics(evaluate_detector(run, cohort), f"{out.name}: held-out test split")
+    return run
+
+
+def evaluate_detection(run: Path, cohort: Path | None) -> None:
+    from fusemed.diagnosis import evaluate_detector
+
+    if cohort is None:
+        import yaml
+
+        cohort = Path(yaml.safe_load((run / "config.yaml").read_text())["cohort"])
+        metrics = evaluate_detector(run, cohort)
+    else:  # another cohort: every subject of it is new to the detector
+        from fusemed.cohort import Cohort
+
+        metrics = evaluate_detector(run, cohort, subjects=Cohort.load(cohort).subjects)
+    console.print(f"metrics written to {run / 'metrics.json'}")
+    print_detection_metrics(json.loads(json.dumps(metrics)), f"{run.name}: detection metrics")
+
+
+def predict_detection(run: Path, cohort: Path, out: Path) -> None:
+    from fusemed.diagnosis import predict_detector
+
+    path = predict_detector(run, cohort, out)
+    console.print(
+        f"maps and cluster tables written to {path}/ (<subject>_prob.nii.gz, "
+        f"<subject>_uncertainty.nii.gz, <subject>_clusters.csv)"
+    )
