@@ -122,3 +122,12 @@ def test_cli_routes_mask_targets_to_detection(epilepsy_dir, tmp_path):
     prob = nib.load(out / "sub-011_prob.nii.gz")
     assert prob.shape == t1.shape and np.allclose(prob.affine, t1.affine)
     assert (out / "sub-011_uncertainty.nii.gz").is_file() and (out / "sub-011_clusters.csv").is_file()
+
+
+def test_subject_without_the_detectors_modalities_is_skipped_not_crashed(epilepsy_dir, tmp_path):
+    """sub-003 has no FLAIR: a FLAIR-only detector fits without it and names it instead of crashing."""
+    run = train_detector(epilepsy_dir, "zscore", tmp_path / "flair-only", modalities=["flair"], seed=0)
+    out = predict_detector(run, epilepsy_dir, tmp_path / "maps", subjects=["sub-003", "sub-004"])
+    assert not (out / "sub-003_prob.nii.gz").exists() and (out / "sub-004_prob.nii.gz").is_file()
+    metrics = evaluate_detector(run, epilepsy_dir, subjects=["sub-003", "sub-004", "sub-011"])
+    assert metrics["n_unscored"] == 1 and metrics["n_patients"] + metrics["n_controls"] == 2

@@ -78,7 +78,7 @@ def train_detector(cohort_dir: str | Path, model: str, out: str | Path, *, targe
     cal = [c for c in cases if split[c.subject] == "calibration"] or fit
     det = klass(modalities=modalities, spacing=spacing, seed=seed, **(params or {})).fit(fit)
     det.save(out / "detector")
-    calibrator = fit_calibrator(det, cal, calibration)
+    calibrator = fit_calibrator(det, _scorable(det, cal), calibration)
     _write_text(out / "calibration.json", json.dumps(calibrator.to_json(), indent=2))
     _write_text(out / "split.csv", pd.DataFrame({"subject": list(split), "split": list(split.values())})
                 .to_csv(index=False))
@@ -112,9 +112,18 @@ def predict_detector(run: str | Path, cohort_dir: str | Path, outdir: str | Path
     det, cal, cfg = load_run(run)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    for case in cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects):
+    for case in _scorable(det, cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects)):
         _write_subject(det, cal, case, outdir)
     return outdir
+
+
+def _scorable(det: Detector, cases: list[DetectionCase]) -> list[DetectionCase]:
+    """The cases the detector can score; the others (none of its modalities) are named in a warning."""
+    skipped = [c.subject for c in cases if not det.covers(c)]
+    if skipped:
+        log.warning("detector %r reads %s; not scored (none present): %s", det.name, det.modalities,
+                    ", ".join(skipped))
+    return [c for c in cases if det.covers(c)]
 
 
 def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, outdir: Path,
@@ -169,9 +178,11 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     flags = read_truth(cohort_dir, truth)
     outdir = run / f"predictions{suffix}"
     outdir.mkdir(exist_ok=True)
-    records = [_write_subject(det, cal, case, outdir, flags.get(case.subject))
-               for case in cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects)]
+    cases = cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects)
+    scorable = _scorable(det, cases)
+    records = [_write_subject(det, cal, case, outdir, flags.get(case.subject)) for case in scorable]
     metrics = to_json_safe(split_metrics(records))
+    metrics["n_unscored"] = len(cases) - len(scorable)  # subjects without any of the detector's modalities
     metrics["model"] = cfg["model"]
     metrics["threshold"] = det.threshold_
     _write_text(run / f"metrics{suffix}.json", json.dumps(metrics, indent=2))

@@ -22,6 +22,14 @@ ETIOLOGY_P = (0.35, 0.40, 0.25)
 SEVERITY_SHIFT = {"anoxic": 0.4, "traumatic": 0.0, "stroke": -0.1}
 LESION_P = {"anoxic": 0.10, "traumatic": 0.85, "stroke": 1.0}
 PERILESIONAL_REACH = 1.8  # perilesional hypometabolism radius / lesion radius
+CLINICAL_COLUMNS = (
+    "age",
+    "sex",
+    *(f"etiology_{e}" for e in ETIOLOGIES),
+    "gcs_motor",
+    "pupils",
+    "days_since_injury",
+)
 
 
 def _sigmoid(x: float) -> float:
@@ -36,34 +44,13 @@ class Coma(Scenario):
         "pet": {"kind": "volume"},
         "connectome": {"kind": "graph"},
         "cortex": {"kind": "surface", "mesh": "fsaverage5"},
-        "clinical": {
-            "kind": "tabular",
-            "columns": [
-                "age",
-                "sex",
-                "etiology_anoxic",
-                "etiology_traumatic",
-                "etiology_stroke",
-                "gcs_motor",
-                "pupils",
-                "days_since_injury",
-            ],
-        },
+        "clinical": {"kind": "tabular", "columns": list(CLINICAL_COLUMNS)},
     }
     targets: ClassVar[dict[str, dict[str, Any]]] = {
         "outcome": {"kind": "binary"},
         "survival": {"kind": "survival", "time": "time_days", "event": "event"},
     }
-    clinical_columns = (
-        "age",
-        "sex",
-        "etiology_anoxic",
-        "etiology_traumatic",
-        "etiology_stroke",
-        "gcs_motor",
-        "pupils",
-        "days_since_injury",
-    )
+    clinical_columns = CLINICAL_COLUMNS
 
     def draw_latents(self, rng: np.random.Generator) -> dict[str, Any]:
         etiology = ETIOLOGIES[int(rng.choice(3, p=ETIOLOGY_P))]

@@ -83,9 +83,22 @@ class Detector:
         self.threshold_: float | None = None
 
     # ---- fitting -------------------------------------------------------------------------------
+    def covers(self, case: DetectionCase) -> bool:
+        """Whether `case` has any modality this detector reads (else it cannot be scored, only skipped)."""
+        if self.space == "surface":
+            return case.surface is not None
+        return any(m in case.volumes for m in self.modalities)
+
     def fit(self, cases: list[DetectionCase]) -> Detector:
-        """Learn from `cases` (unsupervised detectors keep the controls only); returns self."""
-        train = list(cases) if self.supervised else [c for c in cases if not c.is_patient]
+        """Learn from `cases` (unsupervised detectors keep the controls only); returns self.
+
+        Subjects with none of the detector's modalities are left out (logged), never imputed.
+        """
+        usable = [c for c in cases if self.covers(c)]
+        if len(usable) < len(cases):
+            log.warning("detector %r: %d subject(s) have none of %s and are left out of fitting",
+                        self.name, len(cases) - len(usable), self.modalities)
+        train = usable if self.supervised else [c for c in usable if not c.is_patient]
         if not train:
             what = "cases" if self.supervised else "controls"
             raise ValueError(f"detector {self.name!r}: no {what} to fit")
