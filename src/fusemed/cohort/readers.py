@@ -83,17 +83,28 @@ def load_volume_data(img: nib.Nifti1Image, path: Path) -> np.ndarray:
     return data
 
 
+def _npz_arrays(path: Path, required: str, optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The ``required`` array (and any ``optional`` ones present) of an ``.npz``, never unpickling."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if required not in npz:
+                raise ReadError(f"npz has no {required!r} array (found {sorted(npz.files)})")
+            return {k: np.asarray(npz[k]) for k in (required, *optional) if k in npz}
+    except ReadError:
+        raise
+    except Exception as err:
+        raise ReadError(f"unreadable .npz file ({type(err).__name__}: {err})") from None
+
+
 def read_graph(path: Path) -> Graph:
     """Read a graph from ``.npz`` (``adjacency`` [+ ``features``]) or a square ``.csv``/``.tsv`` matrix."""
     _exists(path)
     name = path.name.lower()
     try:
         if name.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as npz:
-                if "adjacency" not in npz:
-                    raise ReadError(f"npz has no 'adjacency' array (found {sorted(npz.files)})")
-                adjacency = np.asarray(npz["adjacency"], dtype=np.float32)
-                features = np.asarray(npz["features"], dtype=np.float32) if "features" in npz else None
+            arrays = _npz_arrays(path, "adjacency", ("features",))
+            adjacency = arrays["adjacency"].astype(np.float32)
+            features = arrays["features"].astype(np.float32) if "features" in arrays else None
         elif name.endswith((".csv", ".tsv")):
             sep = "\t" if name.endswith(".tsv") else ","
             adjacency = pd.read_csv(path, sep=sep, header=None).to_numpy(dtype=np.float32)
@@ -122,10 +133,7 @@ def read_surface(path: Path, mesh: str | None = None) -> np.ndarray:
     name = path.name.lower()
     try:
         if name.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as npz:
-                if "features" not in npz:
-                    raise ReadError(f"npz has no 'features' array (found {sorted(npz.files)})")
-                features = np.asarray(npz["features"], dtype=np.float32)
+            features = _npz_arrays(path, "features")["features"].astype(np.float32)
         elif name.endswith(".gii") or name.endswith(".gii.gz"):
             arrays = [np.asarray(d.data, dtype=np.float32) for d in nib.load(str(path)).darrays]
             if not arrays:
@@ -151,15 +159,7 @@ def read_vertex_labels(path: Path, mesh: str | None = None) -> np.ndarray:
     """Read per-vertex labels ``(V,)`` from ``.npz`` (``labels``) or a one-array GIfTI."""
     _exists(path)
     if path.name.lower().endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                if "labels" not in npz:
-                    raise ReadError(f"npz has no 'labels' array (found {sorted(npz.files)})")
-                labels = np.asarray(npz["labels"])
-        except ReadError:
-            raise
-        except Exception as err:
-            raise ReadError(f"unreadable label file ({type(err).__name__}: {err})") from None
+        labels = _npz_arrays(path, "labels")["labels"]
     else:
         labels = read_surface(path, mesh)[:, 0]
     labels = labels.reshape(-1)
