@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 import os
 import platform
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -17,7 +15,7 @@ from fusemed.benchmark.config import BenchmarkConfig
 from fusemed.benchmark.grid import Cell, CohortJob, nominal_missing
 from fusemed.report.patterns import order_patterns, pattern_table
 from fusemed.report.runs import find_oracle, load_run
-from fusemed.report.table import ORACLE, comparison_table
+from fusemed.report.table import ORACLE, comparison_table, fmt_value
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +71,13 @@ def _detection_frame(cells: list[Cell]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _cell(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub markdown table of already formatted values."""
     if frame.empty:
         return "_(no completed cells)_\n"
     head = "| " + " | ".join(map(str, frame.columns)) + " |"
     sep = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = ["| " + " | ".join(fmt_value(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([head, sep, *body]) + "\n"
 
 
@@ -105,10 +95,10 @@ def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
         return markdown_table(frame)
     shown = pd.DataFrame({
         "cohort": frame["cohort"],
-        "missing": frame["missing"].map(lambda v: _cell(v, 1)),
+        "missing": frame["missing"].map(lambda v: fmt_value(v, 1)),
         "run": frame["run"].map(lambda r: f"**{r}**" if r == ORACLE else r),
         "n": frame["n"],
-        "AUROC [95 % CI]": [f"{_cell(a)} [{_cell(lo)}, {_cell(hi)}]" for a, lo, hi in
+        "AUROC [95 % CI]": [f"{fmt_value(a)} [{fmt_value(lo)}, {fmt_value(hi)}]" for a, lo, hi in
                             zip(frame["auroc"], frame["auroc_low"], frame["auroc_high"], strict=True)],
         "Δ vs early": [_delta(r, "early") for _, r in frame.iterrows()],
         "Δ vs late": [_delta(r, "late") for _, r in frame.iterrows()],

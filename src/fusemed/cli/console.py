@@ -19,3 +19,8 @@ def progress() -> Progress:
         console=err_console,
         transient=True,
     )
+
+
+def fmt_number(value: object) -> str:
+    """A metric for the terminal: 3 decimals, ``-`` when undefined."""
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)

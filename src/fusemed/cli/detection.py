@@ -6,12 +6,11 @@ data — the target's kind in `cohort.yaml`, or the run folder's own description
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.table import Table
 
-from fusemed.cli.console import console
+from fusemed.cli.console import console, fmt_number
 from fusemed.cohort import CohortSpec, TargetKind
 
 MASK_KINDS = (TargetKind.MASK, TargetKind.VERTEX_MASK)
@@ -52,12 +51,8 @@ def print_detection_metrics(metrics: dict, title: str) -> None:
     for name in subsets:
         table.add_column(name, justify="right")
     for key in SHOWN:
-        table.add_row(key, *[_fmt(values.get(key)) for values in subsets.values()])
+        table.add_row(key, *[fmt_number(values.get(key)) for values in subsets.values()])
     console.print(table)
-
-
-def _fmt(value: object) -> str:
-    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def train_detection(
@@ -93,7 +88,7 @@ def evaluate_detection(run: Path, cohort: Path | None) -> None:
 
         metrics = evaluate_detector(run, cohort, subjects=Cohort.load(cohort).subjects)
     console.print(f"metrics written to {run / 'metrics.json'}")
-    print_detection_metrics(json.loads(json.dumps(metrics)), f"{run.name}: detection metrics")
+    print_detection_metrics(metrics, f"{run.name}: detection metrics")
 
 
 def predict_detection(run: Path, cohort: Path, out: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fusemed.cli.console import console
+from fusemed.cli.console import console, fmt_number
 
 
 def train_command(
@@ -106,14 +106,10 @@ def _print_metrics(path: Path) -> None:
         table.add_column(col, justify="left" if col == "pattern" else "right")
     rows = [("all", metrics), *metrics.get("per_pattern", {}).items()]
     for name, m in rows:
-        table.add_row(name, *[_fmt(m.get(c)) for c in ("n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index")])
+        table.add_row(
+            name, *[fmt_number(m.get(c)) for c in ("n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index")]
+        )
     console.print(table)
     rob = metrics.get("robustness", {})
     if rob.get("mean") is not None:
         console.print(f"robustness ({rob['metric']} / full): mean {rob['mean']:.3f}, worst {rob['worst']:.3f}")
-
-
-def _fmt(value: object) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -17,19 +17,11 @@ from fusemed.report import cards as C
 from fusemed.report import cohort_page, curves, lesion, patterns
 from fusemed.report.figures import Figure
 from fusemed.report.runs import RunData, find_oracle, load_runs
-from fusemed.report.table import ORACLE, comparison_table
+from fusemed.report.table import ORACLE, comparison_table, fmt_value
 
 log = logging.getLogger(__name__)
 
 TEMPLATE = "report.html.j2"
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _p(value: float | None) -> str:
@@ -43,16 +35,16 @@ def format_table(table: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for rec in table.to_dict("records"):
         get = rec.get  # columns may be absent for some run kinds
-        auroc = _fmt(get("auroc"))
+        auroc = fmt_value(get("auroc"))
         if get("auroc_low") is not None and not pd.isna(get("auroc_low")):
-            auroc += f" [{_fmt(get('auroc_low'))}, {_fmt(get('auroc_high'))}]"
+            auroc += f" [{fmt_value(get('auroc_low'))}, {fmt_value(get('auroc_high'))}]"
         row = {
             "run": rec["run"], "oracle": str(rec["run"]).startswith(ORACLE), "fusion": get("fusion"),
-            "uncertainty": get("uncertainty"), "kind": get("kind"), "n": _fmt(get("n")),
-            "missing": _fmt(get("missing_rate"), 2), "auroc": auroc, "auprc": _fmt(get("auprc")),
-            "brier": _fmt(get("brier")), "ece": _fmt(get("ece")), "ece_uncal": _fmt(get("ece_uncal")),
-            "sens95": _fmt(get("sens_at_spec95"), 2), "coverage": _fmt(get("coverage")),
-            "set_size": _fmt(get("mean_set_size"), 2), "c_index": _fmt(get("c_index")),
+            "uncertainty": get("uncertainty"), "kind": get("kind"), "n": fmt_value(get("n")),
+            "missing": fmt_value(get("missing_rate"), 2), "auroc": auroc, "auprc": fmt_value(get("auprc")),
+            "brier": fmt_value(get("brier")), "ece": fmt_value(get("ece")), "ece_uncal": fmt_value(get("ece_uncal")),
+            "sens95": fmt_value(get("sens_at_spec95"), 2), "coverage": fmt_value(get("coverage")),
+            "set_size": fmt_value(get("mean_set_size"), 2), "c_index": fmt_value(get("c_index")),
         }
         for base in ("early", "late"):
             d = get(f"vs_{base}_diff")
@@ -154,7 +146,7 @@ def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: i
         "cards": C.select_cards(focus) if focus is not None else {"uncertain": [], "wrong": []},
         "alpha": focus.alpha if focus is not None else 0.1,
         "lesion": [lesion.lesion_section(r) for r in runs if r.is_lesion],
-        "fmt": _fmt,
+        "fmt": fmt_value,
     }
 
 

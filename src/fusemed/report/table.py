@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 ORACLE = "ORACLE"
 
 
+def fmt_value(value: Any, digits: int = 3) -> str:
+    """A table cell: floats to ``digits`` decimals, missing (None/NaN) as an en dash."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
 def _none(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
