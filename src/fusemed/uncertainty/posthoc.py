@@ -86,8 +86,9 @@ def posthoc_fold(
         raise ValueError(f"calibration logits have {cal_z.shape[2]} outputs, test logits {test_z.shape[2]}")
 
     temperature = 1.0
-    uncalibrated = _member_probs(test_z).mean(axis=0)
+    uncalibrated = None
     if calibrate:
+        uncalibrated = _member_probs(test_z).mean(axis=0)  # kept so reports can show calibration's effect
         scaler = TemperatureScaler().fit(cal_z, cal_y, member_axis=True)
         temperature = scaler.temperature_
         cal_z, test_z = scaler.transform(cal_z), scaler.transform(test_z)
@@ -108,7 +109,7 @@ def posthoc_fold(
             summary[key] = summary[key][np.arange(n_test), top]
     for key in ("p", "p_low", "p_high", "entropy", "aleatoric", "epistemic"):
         frame[key] = summary[key]
-    if calibrate and test_members.shape[-1] == 2:  # kept so reports can show calibration's effect
+    if uncalibrated is not None and test_members.shape[-1] == 2:
         frame["p_uncal"] = uncalibrated[:, 1]
     frame["conformal_set"] = format_sets(sets)
     frame["abstain"] = sets.sum(axis=1) != 1
