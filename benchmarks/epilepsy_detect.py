@@ -34,10 +34,10 @@ ROWS: list[dict] = [
     {"label": "zscore FLAIR", "model": "zscore", "modalities": ["flair"], "params": {}},
     {"label": "zscore PET", "model": "zscore", "modalities": ["pet"], "params": {}},
     {"label": "unet T1+FLAIR+PET", "model": "unet", "modalities": ["t1", "flair", "pet"],
-     "params": {"epochs": 12, **FAST_EVAL}},
-    {"label": "unet T1", "model": "unet", "modalities": ["t1"], "params": {"epochs": 12, **FAST_EVAL}},
+     "params": FAST_EVAL},
+    {"label": "unet T1", "model": "unet", "modalities": ["t1"], "params": FAST_EVAL},
     {"label": "hemis-unet T1+FLAIR+PET", "model": "hemis-unet", "modalities": ["t1", "flair", "pet"],
-     "params": {"epochs": 3, **FAST_EVAL}},
+     "params": FAST_EVAL},
     {"label": "surface-gnn cortex", "model": "surface-gnn", "modalities": ["cortex"],
      "params": {"epochs": 15, "mc_samples": 4}},
 ]

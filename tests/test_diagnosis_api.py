@@ -16,6 +16,8 @@ from fusemed.diagnosis import evaluate_detector, load_run, predict_detector, tra
 from fusemed.diagnosis.mesh import load_mesh
 from fusemed.diagnosis.metrics import KEYS
 
+SMALL = {"smooth": 2.0}  # smoothing at the scale of the synthetic 5 mm lesions in 48 mm heads
+
 
 @pytest.fixture(scope="module")
 def epilepsy_dir(tmp_path_factory) -> Path:
@@ -57,7 +59,7 @@ def epilepsy_dir(tmp_path_factory) -> Path:
 
 
 def test_zscore_run_predicts_on_subject_grids_and_evaluates(epilepsy_dir, tmp_path):
-    run = train_detector(epilepsy_dir, "zscore", tmp_path / "run", seed=0)
+    run = train_detector(epilepsy_dir, "zscore", tmp_path / "run", seed=0, registration="none", params=SMALL)
     for f in ("config.yaml", "split.csv", "calibration.json", "cohort_fingerprint.json", "detector/state.pt"):
         assert (run / f).exists(), f
     out = predict_detector(run, epilepsy_dir, tmp_path / "pred", subjects=["sub-003", "sub-011"])
@@ -108,8 +110,10 @@ def test_cli_routes_mask_targets_to_detection(epilepsy_dir, tmp_path):
 
     runner = CliRunner()
     run = tmp_path / "cli-run"
+    config = tmp_path / "detect.yaml"  # the tiny synthetic heads are not brains: no registration to MNI
+    config.write_text("task: detection\nregistration: none\nparams:\n  smooth: 2.0\n")
     result = runner.invoke(app, ["train", "--cohort", str(epilepsy_dir), "--target", "lesion", "--model", "zscore",
-                                 "--out", str(run), "--seed", "0"])
+                                 "--out", str(run), "--seed", "0", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "held-out test split" in result.output and "sensitivity" in result.output
     assert json.loads((run / "metrics.json").read_text())["sensitivity"] == 1.0
@@ -126,7 +130,8 @@ def test_cli_routes_mask_targets_to_detection(epilepsy_dir, tmp_path):
 
 def test_subject_without_the_detectors_modalities_is_skipped_not_crashed(epilepsy_dir, tmp_path):
     """sub-003 has no FLAIR: a FLAIR-only detector fits without it and names it instead of crashing."""
-    run = train_detector(epilepsy_dir, "zscore", tmp_path / "flair-only", modalities=["flair"], seed=0)
+    run = train_detector(epilepsy_dir, "zscore", tmp_path / "flair-only", modalities=["flair"], seed=0,
+                         registration="none", params=SMALL)
     out = predict_detector(run, epilepsy_dir, tmp_path / "maps", subjects=["sub-003", "sub-004"])
     assert not (out / "sub-003_prob.nii.gz").exists() and (out / "sub-004_prob.nii.gz").is_file()
     metrics = evaluate_detector(run, epilepsy_dir, subjects=["sub-003", "sub-004", "sub-011"])

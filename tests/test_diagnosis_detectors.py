@@ -14,9 +14,9 @@ from fusemed.diagnosis.detectors.voxelnet import HeMISNet
 FAST = {
     "unet": {"epochs": 1, "patch": 16, "samples_per_case": 2, "channels": [4, 8, 16], "mc_samples": 2},
     "hemis-unet": {"epochs": 1, "patch": 16, "samples_per_case": 2, "channels": [4, 8], "mc_samples": 2},
-    "zscore": {},
+    "zscore": {"smooth": 2.0},  # the scale of the synthetic 5 mm lesions
     "siamese-ocsvm": {"epochs": 2, "pairs_per_epoch": 256, "samples_per_parcel": 60, "control_quantile": 1.0,
-                      "holdout": 0.4},
+                      "smooth": 2.0, "holdout": 0.4},
 }
 
 
@@ -28,7 +28,7 @@ def cases():
 @pytest.fixture(scope="module")
 def fitted(cases):
     torch.manual_seed(0)
-    return {name: get_detector(name)(**params).fit(cases) for name, params in FAST.items()}
+    return {name: get_detector(name)(registration="none", **params).fit(cases) for name, params in FAST.items()}
 
 
 def test_registry_lists_every_detector_and_suggests_on_typo():
@@ -86,10 +86,38 @@ def test_planted_obvious_lesion_is_rank_one_and_clean_control_has_no_cluster(fit
         assert len(rec.clusters) == 0, f"{name}: clean control shows clusters {rec.clusters}"
 
 
+@pytest.fixture(scope="module")
+def trained_nets():
+    """Supervised nets trained long enough to learn the synthetic lesion, threshold calibrated on
+    held-out controls (as `train_detector` does with its calibration split)."""
+    train = cohort(n_controls=8, n_patients=10, seed=5)
+    held_out = cohort(n_controls=6, n_patients=0, seed=40)
+    torch.manual_seed(0)
+    params = {"epochs": 30, "patch": 16, "samples_per_case": 4, "channels": [8, 16, 32], "mc_samples": 1,
+              "normative_smooth": 2.0}
+    nets = {}
+    for name in ("unet", "hemis-unet"):
+        det = get_detector(name)(registration="none", **params).fit(train)
+        det.calibrate(held_out)
+        nets[name] = det
+    return nets
+
+
+@pytest.mark.parametrize("name", ["unet", "hemis-unet"])
+def test_supervised_nets_find_a_planted_lesion_at_rank_one_and_leave_controls_clean(trained_nets, name):
+    det = trained_nets[name]
+    assert 0.01 <= det.threshold_ <= 0.99  # calibrated on the held-out controls, not the raw 0.5
+    for seed, centre in [(60, (9, 12, 12)), (61, (14, 9, 13))]:
+        _, rec = detect(det, make_case("sub-p", seed, lesion_at=centre, amplitude=2.0, las=seed % 2 == 1))
+        assert len(rec.clusters) >= 1 and rec.hits()[0], f"{name}: rank-1 cluster misses ({rec.clusters})"
+    clean = [len(detect(det, make_case("sub-c", seed))[1].clusters) == 0 for seed in (70, 71, 72)]
+    assert sum(clean) >= 2, f"{name}: clusters in clean controls"
+
+
 def test_unsupervised_detectors_ignore_patients_when_fitting(cases):
-    a = get_detector("zscore")().fit(cases)
-    b = get_detector("zscore")().fit([c for c in cases if not c.is_patient])
-    np.testing.assert_allclose(a.mean_, b.mean_)
+    a = get_detector("zscore")(registration="none").fit(cases)
+    b = get_detector("zscore")(registration="none").fit([c for c in cases if not c.is_patient])
+    np.testing.assert_allclose(a.norm_.mean, b.norm_.mean)
 
 
 @pytest.mark.parametrize("name", ["hemis-unet", "unet"])

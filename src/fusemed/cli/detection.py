@@ -55,23 +55,25 @@ def print_detection_metrics(metrics: dict, title: str) -> None:
     console.print(table)
 
 
-def train_detection(
-    cohort: Path,
-    target: str,
-    model: str,
-    out: Path,
-    modalities: list[str] | None,
-    spacing: float | None,
-    seed: int | None,
-) -> Path:
-    """Fit the detector, then score its held-out test split into RUN/metrics.json."""
-    from fusemed.diagnosis import evaluate_detector, train_detector
+def train_detection(out: Path, config: Path | None, flags: dict, params: dict) -> Path:
+    """Fit the detector, then score its held-out test split into RUN/metrics.json.
 
-    console.print(f"[bold]fusemed train[/]: lesion detection {model!r} on {cohort} (target {target}) -> {out}")
-    run = train_detector(
-        cohort, model, out, target=target, modalities=modalities, spacing=spacing or 2.0, seed=seed or 0
-    )
-    print_detection_metrics(evaluate_detector(run, cohort), f"{out.name}: held-out test split")
+    `flags` are the given `DetectionConfig` keys (they override `config`), `params` the given
+    detector hyperparameters (`--epochs`, `--lr`, ...; merged into the config's `params`)."""
+    from fusemed.diagnosis import evaluate_detector
+    from fusemed.diagnosis.api import train_from_config
+    from fusemed.diagnosis.config import DetectionConfig
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    params = {k: v for k, v in params.items() if v is not None}
+    if config is not None:
+        cfg = DetectionConfig.from_yaml(config, **given, params=params)
+    else:
+        cfg = DetectionConfig(**given, params=params)
+    console.print(f"[bold]fusemed train[/]: lesion detection {cfg.model!r} on {cfg.cohort} "
+                  f"(target {cfg.target}) -> {out}")
+    run = train_from_config(cfg, out)
+    print_detection_metrics(evaluate_detector(run, cfg.cohort), f"{out.name}: held-out test split")
     return run
 
 

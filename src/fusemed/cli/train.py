@@ -14,10 +14,11 @@ def train_command(
     cohort: Path | None = typer.Option(None, "--cohort", help="Cohort folder (cohort.yaml + manifest)."),
     target: str | None = typer.Option(None, "--target", help="Target declared in cohort.yaml."),
     fusion: str | None = typer.Option(None, "--fusion", help="Fusion strategy (early, late, concat, ...)."),
-    model: str = typer.Option(
-        "hemis-unet",
+    model: str | None = typer.Option(
+        None,
         "--model",
-        help="Lesion detector when the target is a mask (unet, hemis-unet, siamese-ocsvm, zscore, surface-gnn, ...).",
+        help="Lesion detector when the target is a mask (hemis-unet by default; unet, siamese-ocsvm, zscore, "
+        "surface-gnn, ...).",
     ),
     modalities: str | None = typer.Option(None, "--modalities", help="Comma-separated modalities (default all)."),
     folds: int | None = typer.Option(None, "--folds", help="Cross-validation folds."),
@@ -36,22 +37,24 @@ def train_command(
     accelerator: str | None = typer.Option(None, "--accelerator", help="Lightning accelerator (cpu, gpu, auto)."),
     devices: str | None = typer.Option(None, "--devices", help="Lightning devices (e.g. 2, or auto)."),
     strategy: str | None = typer.Option(None, "--strategy", help="Lightning strategy (auto, ddp, ...)."),
-    config: Path | None = typer.Option(None, "--config", help="YAML file of TrainConfig keys; flags override it."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        help="YAML file of TrainConfig keys (DetectionConfig keys with `task: detection`); flags override it.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train every fold, then write predictions.csv and metrics.json into OUT."""
     from fusemed.cli.detection import is_mask_target, train_detection
     from fusemed.training import TrainConfig, train_run
 
-    if is_mask_target(cohort, target):  # a lesion mask: detection, not prognosis
+    if is_mask_target(cohort, target) or _detection_config(config):  # a lesion mask: detection, not prognosis
         train_detection(
-            cohort,
-            target,
-            model,
             out,
-            modalities.split(",") if modalities else None,  # type: ignore[arg-type]
-            spacing,
-            seed,
+            config,
+            {"cohort": cohort, "target": target, "model": model, "spacing": spacing, "seed": seed,
+             "modalities": modalities.split(",") if modalities else None},
+            {"epochs": epochs, "lr": lr, "batch_size": batch_size, "modality_dropout": moddrop},
         )
         return
     flags = {
@@ -113,3 +116,13 @@ def _print_metrics(path: Path) -> None:
     rob = metrics.get("robustness", {})
     if rob.get("mean") is not None:
         console.print(f"robustness ({rob['metric']} / full): mean {rob['mean']:.3f}, worst {rob['worst']:.3f}")
+
+
+def _detection_config(config: Path | None) -> bool:
+    """True when a --config file describes a detection run (`task: detection`)."""
+    if config is None or not config.is_file():
+        return False
+    import yaml
+
+    raw = yaml.safe_load(config.read_text()) or {}
+    return isinstance(raw, dict) and raw.get("task") == "detection"

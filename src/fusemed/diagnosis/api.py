@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from fusemed.diagnosis.clusters import ClusterCalibrator
+from fusemed.diagnosis.config import DetectionConfig
 from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
 from fusemed.diagnosis.detect import detect, fit_calibrator
 from fusemed.diagnosis.detectors import Detector, get_detector
@@ -61,34 +62,48 @@ def _fingerprint(cohort_dir: Path) -> dict:
 
 
 def train_detector(cohort_dir: str | Path, model: str, out: str | Path, *, target: str = "lesion",
-                   modalities: list[str] | None = None, spacing: float = 2.0, test_fraction: float = 0.3,
-                   calibration_fraction: float = 0.25, calibration: str = "isotonic", seed: int = 0,
-                   params: dict[str, Any] | None = None) -> Path:
-    """Fit detector `model` on a cohort's `fit` split, calibrate cluster confidence on its
-    `calibration` split, keep a `test` split for `evaluate_detector`; returns the run folder.
+                   modalities: list[str] | None = None, spacing: float = 2.0, registration: str = "affine",
+                   test_fraction: float = 0.3, calibration_fraction: float = 0.25, calibration: str = "isotonic",
+                   seed: int = 0, params: dict[str, Any] | None = None) -> Path:
+    """Fit detector `model` on a cohort's `fit` split, calibrate its threshold and cluster confidence
+    on its `calibration` split, keep a `test` split for `evaluate_detector`; returns the run folder.
 
     Unsupervised detectors see only the controls of the fit split; patients in it are unused.
+    Keywords are those of `DetectionConfig` (see there); `train_from_config` takes the record itself.
     """
-    cohort_dir, out = Path(cohort_dir), Path(out)
-    klass = get_detector(model)
+    cfg = DetectionConfig(cohort=Path(cohort_dir), target=target, model=model, modalities=modalities,
+                          spacing=spacing, registration=registration, test_fraction=test_fraction,
+                          calibration_fraction=calibration_fraction, calibration=calibration, seed=seed,
+                          params=params or {})
+    return train_from_config(cfg, out)
+
+
+def train_from_config(cfg: DetectionConfig, out: str | Path) -> Path:
+    """`train_detector` from a validated `DetectionConfig`; the resolved config is written to
+    `RUN/config.yaml` (detector name canonical, hyperparameters complete)."""
+    cohort_dir, out = Path(cfg.cohort), Path(out)
+    klass = get_detector(cfg.model)
     out.mkdir(parents=True, exist_ok=True)
-    cases = cases_from_cohort(cohort_dir, target=target)
-    split = _split(cases, test_fraction, calibration_fraction, seed)
+    cases = cases_from_cohort(cohort_dir, target=cfg.target)
+    split = _split(cases, cfg.test_fraction, cfg.calibration_fraction, cfg.seed)
     fit = [c for c in cases if split[c.subject] == "fit"]
     cal = [c for c in cases if split[c.subject] == "calibration"] or fit
-    det = klass(modalities=modalities, spacing=spacing, seed=seed, **(params or {})).fit(fit)
+    det = klass(modalities=cfg.modalities, spacing=cfg.spacing, seed=cfg.seed, registration=cfg.registration,
+                **cfg.params).fit(fit)
+    cal = _scorable(det, cal)
+    det.calibrate(cal)
     det.save(out / "detector")
-    calibrator = fit_calibrator(det, _scorable(det, cal), calibration)
+    calibrator = fit_calibrator(det, cal, cfg.calibration)
     _write_text(out / "calibration.json", json.dumps(calibrator.to_json(), indent=2))
     _write_text(out / "split.csv", pd.DataFrame({"subject": list(split), "split": list(split.values())})
                 .to_csv(index=False))
-    config = {"task": "detection", "cohort": str(cohort_dir.resolve()), "target": target, "model": klass.name,
-              "modalities": list(det.modalities), "spacing": spacing, "test_fraction": test_fraction,
-              "calibration_fraction": calibration_fraction, "calibration": calibration, "seed": seed,
-              "params": det.params, "threshold": det.threshold_, "min_size": det.min_size}
-    _write_text(out / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    resolved = cfg.model_copy(update={"cohort": cohort_dir.resolve(), "model": klass.name,
+                                      "modalities": list(det.modalities),
+                                      "params": {**det.params, "min_size": det.min_size}})
+    resolved.to_yaml(out / "config.yaml")
     _write_text(out / "cohort_fingerprint.json", json.dumps(_fingerprint(cohort_dir), indent=2))
-    log.info("trained %s on %d subjects (%d for calibration) -> %s", klass.name, len(fit), len(cal), out)
+    log.info("trained %s on %d subjects (%d for calibration, threshold %.3g) -> %s", klass.name, len(fit),
+             len(cal), det.threshold_, out)
     return out
 
 

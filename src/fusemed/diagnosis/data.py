@@ -28,6 +28,8 @@ class DetectionCase:
         label: 1 patient, 0 control, None when unknown.
         surface: (V, F) per-vertex features on fsaverage5, None when absent.
         vertex_labels: (V,) lesion labels on the surface, None when unknown.
+        to_template: (4, 4) subject world mm -> template world mm (RAS), when already known (e.g. from
+            your own registration); volume detectors estimate and store it otherwise.
     """
 
     subject: str
@@ -37,6 +39,7 @@ class DetectionCase:
     label: int | None = None
     surface: np.ndarray | None = None
     vertex_labels: np.ndarray | None = None
+    to_template: np.ndarray | None = None
 
     @property
     def reference_image(self) -> nib.Nifti1Image:

@@ -41,16 +41,25 @@ class CommonGrid:
         affine[:3, 3] = centre - spacing * (n - 1) / 2
         return cls(affine=affine, shape=(int(n[0]), int(n[1]), int(n[2])))
 
-    def resample(self, img: nib.Nifti1Image, nearest: bool = False) -> np.ndarray:
-        """`img` on this grid, (D, H, W) float32 (zeros outside its field of view)."""
+    def resample(self, img: nib.Nifti1Image, nearest: bool = False,
+                 world: np.ndarray | None = None) -> np.ndarray:
+        """`img` on this grid, (D, H, W) float32 (zeros outside its field of view).
+
+        `world` (4, 4) maps `img`'s world mm to this grid's world mm (a registration); it is folded
+        into the affine, so the image is interpolated once.
+        """
+        if world is not None:
+            img = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), world @ img.affine)
         out = resample_img(img, target_affine=self.affine, target_shape=self.shape,
                            interpolation="nearest" if nearest else "linear", force_resample=True,
                            copy_header=True)
         return np.asarray(out.dataobj, dtype=np.float32)
 
-    def back(self, data: np.ndarray, like: nib.Nifti1Image) -> nib.Nifti1Image:
-        """Map (D, H, W) `data` on this grid onto `like`'s grid (same shape and affine as `like`)."""
-        src = nib.Nifti1Image(np.asarray(data, dtype=np.float32), self.affine)
+    def back(self, data: np.ndarray, like: nib.Nifti1Image, world: np.ndarray | None = None) -> nib.Nifti1Image:
+        """Map (D, H, W) `data` on this grid onto `like`'s grid (same shape and affine as `like`);
+        `world` is the transform given to `resample` (inverted here)."""
+        affine = self.affine if world is None else np.linalg.inv(world) @ self.affine
+        src = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
         out = resample_img(src, target_affine=like.affine, target_shape=like.shape[:3],
                            interpolation="linear", force_resample=True, copy_header=True)
         arr = np.asarray(out.dataobj, dtype=np.float32)

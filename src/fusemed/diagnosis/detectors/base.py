@@ -21,6 +21,7 @@ from monai.utils import look_up_option
 
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.grid import CommonGrid, foreground, normalise
+from fusemed.diagnosis.registration import mni_template, register_to_template
 from fusemed.io import atomic_save, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class Detector:
         modalities: volume modalities used, in channel order (missing ones are zero-filled and flagged).
         spacing: common-grid spacing in mm.
         seed: random seed for sampling and initialisation.
+        registration: "affine": work in MNI152 template space, each subject affinely registered to it
+            (see `fusemed.diagnosis.registration`); "none": keep the first training subject's field of
+            view and assume the inputs already share one space.
         **params: detector-specific hyperparameters (see each class's `defaults`).
     """
 
@@ -69,7 +73,7 @@ class Detector:
             DETECTORS[cls.name] = cls
 
     def __init__(self, modalities: tuple[str, ...] | list[str] | None = None, spacing: float = 2.0,
-                 seed: int = 0, **params: Any) -> None:
+                 seed: int = 0, registration: str = "affine", **params: Any) -> None:
         unknown = set(params) - set(self.defaults) - {"min_size"}
         if unknown:
             raise ValueError(f"detector {self.name!r}: unknown parameters {sorted(unknown)}; "
@@ -77,6 +81,7 @@ class Detector:
         self.modalities = tuple(modalities or self.default_modalities)
         self.spacing = float(spacing)
         self.seed = int(seed)
+        self.registration = look_up_option(registration, ("affine", "none"))
         self.params = {**self.defaults, **params}
         self.min_size = float(params.get("min_size", 64.0 if self.space == "volume" else 5))
         self.grid_: CommonGrid | None = None
@@ -104,7 +109,8 @@ class Detector:
             raise ValueError(f"detector {self.name!r}: no {what} to fit")
         torch.manual_seed(self.seed)
         if self.space == "volume":
-            self.grid_ = CommonGrid.covering(train[0].reference_image, self.spacing)
+            space = mni_template() if self.registration == "affine" else train[0].reference_image
+            self.grid_ = CommonGrid.covering(space, self.spacing)
         self._fit(train)
         log.info("fitted %s on %d subjects (threshold %.4g)", self.name, len(train), self.threshold_ or 0)
         return self
@@ -112,16 +118,29 @@ class Detector:
     def _fit(self, cases: list[DetectionCase]) -> None:
         raise NotImplementedError
 
+    def calibrate(self, cases: list[DetectionCase]) -> None:
+        """Adjust the operating threshold on held-out `cases` (default: keep the fitted one)."""
+
     def _check(self) -> None:
         if self.threshold_ is None:
             raise NotFittedError(f"detector {self.name!r} used before fit() or load()")
 
     # ---- volume pipeline -------------------------------------------------------------------------
+    def world(self, case: DetectionCase) -> np.ndarray | None:
+        """The case's subject -> template world transform (estimated once and kept on the case;
+        a transform the user set in `case.to_template` is used as given). None without registration."""
+        if self.registration == "none":
+            return None
+        if case.to_template is None:
+            case.to_template = register_to_template(case.reference_image, seed=self.seed)
+        return case.to_template
+
     def prepare(self, case: DetectionCase) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Case on the common grid: x (M, D, H, W) z-scored, present (M,) bool, foreground (D, H, W)."""
         if self.grid_ is None:
             raise NotFittedError(f"detector {self.name!r} has no grid: fit() or load() first")
-        raw = {m: self.grid_.resample(case.volumes[m]) for m in self.modalities if m in case.volumes}
+        world = self.world(case)
+        raw = {m: self.grid_.resample(case.volumes[m], world=world) for m in self.modalities if m in case.volumes}
         if not raw:
             raise ValueError(f"subject {case.subject}: none of the modalities {self.modalities} is present "
                              f"(has {sorted(case.volumes)})")
@@ -139,7 +158,7 @@ class Detector:
         """The lesion mask on the common grid, (D, H, W) uint8 (zeros for a control or unknown)."""
         if case.lesion is None:
             return np.zeros(self.grid_.shape, dtype=np.uint8)
-        return (self.grid_.resample(case.lesion, nearest=True) > 0.5).astype(np.uint8)
+        return (self.grid_.resample(case.lesion, nearest=True, world=self.world(case)) > 0.5).astype(np.uint8)
 
     def predict(self, case: DetectionCase) -> DetectionMaps:
         """Score map and uncertainty on `case`'s reference grid (same shape and affine)."""
@@ -148,7 +167,8 @@ class Detector:
         prob, unc = self._predict_grid(x, present, fg)
         prob, unc = prob * fg, unc * fg
         ref = case.reference_image
-        return DetectionMaps(self.grid_.back(prob, ref), self.grid_.back(unc, ref), "volume")
+        world = self.world(case)
+        return DetectionMaps(self.grid_.back(prob, ref, world), self.grid_.back(unc, ref, world), "volume")
 
     def _predict_grid(self, x: np.ndarray, present: np.ndarray,
                       fg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +189,7 @@ class Detector:
         folder.mkdir(parents=True, exist_ok=True)
         meta, tensors = self._state()
         cfg = {"name": self.name, "modalities": list(self.modalities), "spacing": self.spacing,
-               "seed": self.seed, "params": self.params, "min_size": self.min_size,
+               "seed": self.seed, "registration": self.registration, "params": self.params, "min_size": self.min_size,
                "threshold": self.threshold_, "grid": None if self.grid_ is None else self.grid_.to_json(),
                "state": meta}
         atomic_save(folder / "state.pt", lambda p: torch.save(tensors, p))
@@ -186,7 +206,7 @@ class Detector:
         cfg = json.loads(cfg_path.read_text())
         klass = get_detector(cfg["name"])
         det = klass(modalities=cfg["modalities"], spacing=cfg["spacing"], seed=cfg["seed"],
-                    min_size=cfg["min_size"], **cfg["params"])
+                    registration=cfg.get("registration", "none"), min_size=cfg["min_size"], **cfg["params"])
         det.threshold_ = cfg["threshold"]
         det.grid_ = None if cfg["grid"] is None else CommonGrid.from_json(cfg["grid"])
         tensors = torch.load(folder / "state.pt", weights_only=True)

@@ -2,7 +2,7 @@
 
 What the paper does, and what we keep:
 1. Patches of T1 + FLAIR (PET optional: pass it in `modalities`) from HEALTHY CONTROLS only, all
-   registered to one space (here: the common RAS grid).
+   registered to one space (here: MNI152, each subject affinely registered, on a common grid).
 2. A siamese network of convolutional autoencoders: two patches at the SAME location in two
    DIFFERENT controls go through the same encoder; the loss pulls their latent codes together
    (||z_a - z_b||^2) while each reconstruction error regularises the codes so they stay informative:
@@ -17,7 +17,8 @@ Scaling choices (documented deviations, so it runs on 2 CPU cores):
   on codes sampled at many voxels of the parcel across controls: a per-voxel SVM with ~75 samples
   is replaced by a per-region SVM with ~150 samples. The encoder is slimmer (8-16-32 channels).
 - Codes are computed on a lattice of stride `stride` and the score map filled back by nearest
-  neighbour, then smoothed (sigma 1 voxel).
+  neighbour, then smoothed by a Gaussian of `smooth` mm (sigma 6 mm, the lesion scale, as for `zscore`;
+  the paper clusters the raw map).
 - The SVMs are kept as their support vectors, dual coefficients, intercept and gamma (the
   decision function is re-evaluated in numpy; nothing is pickled).
 Uncertainty map: the local variance of the anomaly map in a 3^3 neighbourhood (spatial instability
@@ -86,7 +87,7 @@ class SiameseOCSVMDetector(UnsupervisedDetector):
     defaults: ClassVar[dict[str, Any]] = {
         **UnsupervisedDetector.common, "patch": 9, "latent": 16, "epochs": 10, "pairs_per_epoch": 2048,
         "batch_size": 128, "lr": 1e-3, "siamese_weight": 1.0, "nu": 0.03, "parcel": 10,
-        "samples_per_parcel": 150, "stride": 2,
+        "samples_per_parcel": 150, "stride": 2, "smooth": 6.0,
     }
 
     def _codes(self, xp: np.ndarray, centres: np.ndarray, standardise: bool = True) -> np.ndarray:
@@ -206,7 +207,7 @@ class SiameseOCSVMDetector(UnsupervisedDetector):
         small = score[::st, ::st, ::st]
         full = np.repeat(np.repeat(np.repeat(small, st, 0), st, 1), st, 2)[:fg.shape[0], :fg.shape[1],
                                                                            :fg.shape[2]]
-        full = ndimage.gaussian_filter(full, 1.0)
+        full = ndimage.gaussian_filter(full, float(self.params["smooth"]) / self.spacing)
         mean = ndimage.uniform_filter(full, 3)
         unc = np.maximum(ndimage.uniform_filter(full ** 2, 3) - mean ** 2, 0)
         return full, unc

@@ -4,6 +4,12 @@ Both train on class-balanced patches (MONAI `RandCropByPosNegLabel`: as many pat
 lesion voxels as on background), with `DiceFocalLoss` against the extreme imbalance of small
 lesions, modality dropout, and predict with `sliding_window_inference`; MC dropout (several
 stochastic passes) gives the uncertainty map (variance of the passes).
+
+Each modality enters as two channels: its intensity and its z-score against the fit split's
+controls at the same template location (`fusemed.diagnosis.normative`). Trained on intensities
+alone, the nets learned "cortex" rather than "abnormal cortex" (every subject, controls included,
+lit up along the cortical ribbon: the lesions are cortical and the signal is subtle); the normative
+channel carries the deviation they have to learn from.
 """
 
 from __future__ import annotations
@@ -22,21 +28,24 @@ from torch import nn
 
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import Detector
+from fusemed.diagnosis.normative import NormativeModel
 
 log = logging.getLogger(__name__)
 
 
 class EarlyFusionNet(nn.Module):
-    """Modalities stacked as channels plus one presence channel each: (B, M, D, H, W) -> (B, 1, D, H, W)."""
+    """Modalities stacked as channels plus one presence channel each:
+    (B, M * per_mod, D, H, W) -> (B, 1, D, H, W), channels grouped by modality."""
 
-    def __init__(self, n_mod: int, channels: tuple[int, ...], dropout: float) -> None:
+    def __init__(self, n_mod: int, channels: tuple[int, ...], dropout: float, per_mod: int = 1) -> None:
         super().__init__()
-        self.unet = UNet(3, 2 * n_mod, 1, channels=channels, strides=(2,) * (len(channels) - 1),
+        self.per_mod = per_mod
+        self.unet = UNet(3, n_mod * (per_mod + 1), 1, channels=channels, strides=(2,) * (len(channels) - 1),
                          num_res_units=1, dropout=dropout)
 
     def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        p = present[:, :, None, None, None].to(x.dtype).expand_as(x)
-        return self.unet(torch.cat([x * p, p], dim=1))
+        p = present[:, :, None, None, None].to(x.dtype).expand(-1, -1, *x.shape[2:])
+        return self.unet(torch.cat([x * p.repeat_interleave(self.per_mod, 1), p], dim=1))
 
 
 class HeMISNet(nn.Module):
@@ -47,17 +56,20 @@ class HeMISNet(nn.Module):
     no influence at all; variance is 0 with one modality present.
     """
 
-    def __init__(self, n_mod: int, channels: tuple[int, ...], dropout: float, features: int = 8) -> None:
+    def __init__(self, n_mod: int, channels: tuple[int, ...], dropout: float, features: int = 8,
+                 per_mod: int = 1) -> None:
         super().__init__()
+        self.per_mod = per_mod
         self.encoders = nn.ModuleList(
-            UNet(3, 1, features, channels=channels, strides=(2,) * (len(channels) - 1), num_res_units=1)
+            UNet(3, per_mod, features, channels=channels, strides=(2,) * (len(channels) - 1), num_res_units=1)
             for _ in range(n_mod))
         self.decoder = nn.Sequential(
             nn.Conv3d(2 * features, 16, 3, padding=1), nn.InstanceNorm3d(16), nn.PReLU(),
             nn.Dropout3d(dropout), nn.Conv3d(16, 1, 1))
 
     def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        feats = torch.stack([enc(x[:, i:i + 1]) for i, enc in enumerate(self.encoders)], dim=1)  # (B,M,F,...)
+        k = self.per_mod
+        feats = torch.stack([enc(x[:, i * k:(i + 1) * k]) for i, enc in enumerate(self.encoders)], dim=1)
         w = present.to(x.dtype)[:, :, None, None, None, None]
         n = w.sum(1).clamp(min=1.0)
         mean = (feats * w).sum(1) / n
@@ -69,10 +81,12 @@ class VoxelNetDetector(Detector):
     """Shared training and inference of the supervised voxel detectors (not registered itself)."""
 
     defaults: ClassVar[dict[str, Any]] = {
-        "patch": 32, "epochs": 30, "samples_per_case": 4, "batch_size": 8, "lr": 2e-3,
+        "patch": 32, "epochs": 40, "samples_per_case": 8, "batch_size": 8, "lr": 2e-3,
         "channels": [8, 16, 32, 64], "dropout": 0.1, "modality_dropout": 0.25, "mc_samples": 3,
-        "overlap": 0.25, "threshold": 0.5,
+        "overlap": 0.25, "threshold": 0.5, "control_quantile": 0.9, "normative_smooth": 4.0,
+        "hard_negatives": 0.5,
     }
+    per_mod: ClassVar[int] = 2  # intensity and normative z-score
 
     def _build(self) -> nn.Module:
         raise NotImplementedError
@@ -80,27 +94,39 @@ class VoxelNetDetector(Detector):
     def _fit(self, cases: list[DetectionCase]) -> None:
         p = self.params
         rng = np.random.default_rng(self.seed)
+        prepared = [self.prepare(c) for c in cases]
+        controls = [prep for prep, c in zip(prepared, cases, strict=True) if not c.is_patient]
+        if not controls:
+            raise ValueError(f"detector {self.name!r}: the fit split has no controls, which the normative "
+                             f"channels need; give the cohort healthy controls")
+        support = np.mean([fg for _, _, fg in controls], axis=0) >= 0.9
+        self.norm_ = NormativeModel.fit(controls, support, float(p["normative_smooth"]) / self.spacing)
         data = []
-        for c in cases:
-            x, present, fg = self.prepare(c)
+        for c, (x, present, fg) in zip(cases, prepared, strict=True):
             y = self.target(c)
+            feats = self._features(x, present)
             fg_idx, bg_idx = map_binary_to_indices(y[None], fg[None])  # once, not every epoch
-            data.append((x, present, y, fg_idx, bg_idx))
+            data.append((feats, present, y, fg_idx, self._with_hard_negatives(bg_idx, feats, y)))
+        del prepared, controls
         self.net_ = self._build()
         opt = torch.optim.AdamW(self.net_.parameters(), lr=p["lr"], weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=p["epochs"], power=0.9)  # nnU-Net's decay
         loss_fn = DiceFocalLoss(sigmoid=True, gamma=2.0, lambda_dice=1.0, lambda_focal=1.0)
         patch = [min(p["patch"], s) for s in self.grid_.shape]
-        crop = RandCropByPosNegLabel(patch, pos=1.0, neg=1.0, num_samples=p["samples_per_case"],
-                                     allow_smaller=True)
-        crop.set_random_state(seed=self.seed)
+        crops = {has_lesion: RandCropByPosNegLabel(patch, pos=float(has_lesion), neg=2.0, allow_smaller=True,
+                                                   num_samples=p["samples_per_case"])  # nnU-Net's 1/3 lesion
+                 for has_lesion in (True, False)}  # controls: background patches only (no MONAI warning)
+        for crop in crops.values():
+            crop.set_random_state(seed=self.seed)
         self.net_.train()
         for epoch in range(p["epochs"]):
             xs, ps, ys = [], [], []
             for x, present, y, fg_idx, bg_idx in data:
-                img = torch.from_numpy(np.concatenate([x, y[None].astype(np.float32)]))
+                img = torch.from_numpy(np.concatenate([x, y[None].astype(x.dtype)]))
+                crop = crops[len(fg_idx) > 0]
                 for patch_t in crop(img, label=torch.from_numpy(y[None]), fg_indices=fg_idx, bg_indices=bg_idx):
                     t = torch.as_tensor(patch_t)
-                    xs.append(t[:-1])
+                    xs.append(t[:-1].float())
                     ys.append(t[-1:])
                     ps.append(torch.from_numpy(self._drop(present, rng)))
             order = rng.permutation(len(xs))
@@ -114,9 +140,44 @@ class VoxelNetDetector(Detector):
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
+            sched.step()
             log.info("%s epoch %d loss %.4f", self.name, epoch, total / max(len(order), 1))
         self.net_.eval()
         self.threshold_ = float(p["threshold"])
+
+    def calibrate(self, cases: list[DetectionCase]) -> None:
+        """Set the map threshold on held-out subjects: the `control_quantile` quantile of their
+        controls' peak probability, so about that share of controls shows no cluster (MELD's
+        specificity). Training on lesion-centred patches over-represents lesions, so the raw 0.5 of
+        the sigmoid is not an operating point; without held-out controls it stays `threshold`."""
+        self._check()
+        peaks = []
+        for case in cases:
+            if case.is_patient:
+                continue
+            x, present, fg = self.prepare(case)
+            prob, _ = self._predict_grid(x, present, fg)
+            peaks.append(float((prob * fg).max()))
+        if peaks:
+            self.threshold_ = float(np.clip(np.quantile(peaks, self.params["control_quantile"]), 0.01, 0.99))
+            log.info("%s: threshold %.3f from %d held-out controls", self.name, self.threshold_, len(peaks))
+
+    def _with_hard_negatives(self, bg_idx: np.ndarray, feats: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Background indices where normal tissue deviates from controls (|z| > 2 in any modality) are
+        repeated so that about `hard_negatives` of the background patches are centred there: those
+        are the places a net mistakes for lesions (without it, controls peaked at p ~ 0.99)."""
+        share = float(self.params["hard_negatives"])
+        z = np.abs(feats[1::self.per_mod].astype(np.float32)).max(0).ravel()
+        hard = bg_idx[(z[bg_idx] > 2) & (y.ravel()[bg_idx] == 0)]
+        if share <= 0 or not len(hard) or not len(bg_idx):
+            return bg_idx
+        reps = int(np.clip(round(share / (1 - share) * len(bg_idx) / len(hard)), 1, 50))
+        return np.concatenate([bg_idx, np.tile(hard, reps)])
+
+    def _features(self, x: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """(M * 2, D, H, W) float16: per modality its intensity and its normative z-score (clipped)."""
+        z = np.clip(self.norm_.z(x, present), -8, 8)
+        return np.stack([x, z], axis=1).reshape(-1, *x.shape[1:]).astype(np.float16)
 
     def _drop(self, present: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Modality dropout: drop each present modality with probability `modality_dropout`, keep >= 1."""
@@ -130,7 +191,8 @@ class VoxelNetDetector(Detector):
     def _predict_grid(self, x: np.ndarray, present: np.ndarray,
                       fg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.params
-        xt, pt = torch.from_numpy(x)[None], torch.from_numpy(present)[None]
+        xt = torch.from_numpy(self._features(x, present).astype(np.float32))[None]
+        pt = torch.from_numpy(present)[None]
         roi = [min(p["patch"], s) for s in self.grid_.shape]
 
         def run(patch: torch.Tensor) -> torch.Tensor:
@@ -147,11 +209,12 @@ class VoxelNetDetector(Detector):
         return stack.mean(0), stack.var(0)
 
     def _state(self) -> tuple[dict, dict[str, torch.Tensor]]:
-        return {}, dict(self.net_.state_dict())
+        return {}, {**{f"net.{k}": v for k, v in self.net_.state_dict().items()}, **self.norm_.tensors()}
 
     def _load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+        self.norm_ = NormativeModel.from_tensors(tensors)
         self.net_ = self._build()
-        self.net_.load_state_dict(tensors)
+        self.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         self.net_.eval()
 
 
@@ -161,7 +224,8 @@ class UNetDetector(VoxelNetDetector):
     name = "unet"
 
     def _build(self) -> nn.Module:
-        return EarlyFusionNet(len(self.modalities), tuple(self.params["channels"]), self.params["dropout"])
+        return EarlyFusionNet(len(self.modalities), tuple(self.params["channels"]), self.params["dropout"],
+                              per_mod=self.per_mod)
 
 
 class HeMISDetector(VoxelNetDetector):
@@ -171,4 +235,5 @@ class HeMISDetector(VoxelNetDetector):
     defaults: ClassVar[dict[str, Any]] = {**VoxelNetDetector.defaults, "channels": [8, 16, 32]}
 
     def _build(self) -> nn.Module:
-        return HeMISNet(len(self.modalities), tuple(self.params["channels"]), self.params["dropout"])
+        return HeMISNet(len(self.modalities), tuple(self.params["channels"]), self.params["dropout"],
+                        per_mod=self.per_mod)
