@@ -136,3 +136,18 @@ def test_subject_without_the_detectors_modalities_is_skipped_not_crashed(epileps
     assert not (out / "sub-003_prob.nii.gz").exists() and (out / "sub-004_prob.nii.gz").is_file()
     metrics = evaluate_detector(run, epilepsy_dir, subjects=["sub-003", "sub-004", "sub-011"])
     assert metrics["n_unscored"] == 1 and metrics["n_patients"] + metrics["n_controls"] == 2
+
+
+def test_detection_config_merges_flags_and_params_and_names_unknown_keys(tmp_path):
+    from pydantic import ValidationError
+
+    from fusemed.diagnosis.config import DetectionConfig
+
+    path = tmp_path / "detect.yaml"
+    path.write_text("task: detection\ncohort: cohort\nmodel: zscore\nparams:\n  smooth: 4.0\n  holdout: 0.3\n")
+    cfg = DetectionConfig.from_yaml(path, seed=3, params={"smooth": 2.0})
+    assert cfg.cohort == (tmp_path / "cohort").resolve() and cfg.seed == 3 and cfg.model == "zscore"
+    assert cfg.params == {"smooth": 2.0, "holdout": 0.3} and cfg.registration == "affine"
+    path.write_text("task: detection\ncohort: cohort\nepochs: 3\n")
+    with pytest.raises(ValidationError, match="epochs"):
+        DetectionConfig.from_yaml(path)

@@ -107,3 +107,18 @@ def test_ece_of_perfectly_calibrated_bins_is_zero_and_of_overconfidence_positive
     correct = np.array([1, 0, 0, 0, 1, 1, 1, 0])
     assert ece(conf, correct) == pytest.approx(0.0)
     assert ece(np.full(4, 0.9), np.zeros(4)) == pytest.approx(0.9)
+
+
+def test_cluster_peak_ignores_isolated_voxels_smaller_than_the_minimum_cluster():
+    from fusemed.diagnosis.clusters import cluster_peak
+
+    score = np.zeros((20, 20, 20))
+    score[5:9, 5:9, 5:9] = 0.6  # 64 voxels
+    score[15, 15, 15] = 0.9  # one hot voxel: no cluster of 8 voxels at any threshold above 0.6
+    assert cluster_peak(score, 8) == pytest.approx(0.6, abs=1e-3)
+    assert cluster_peak(score, 1) == pytest.approx(0.9, abs=1e-3)
+    assert cluster_peak(score, 65) == 0.0
+    # consistent with volume_clusters: just above the peak there is no cluster, just below there is one
+    t = cluster_peak(score, 8)
+    assert len(volume_clusters(score, np.eye(4), t + 1e-3, 8)[0]) == 0
+    assert len(volume_clusters(score, np.eye(4), t - 1e-3, 8)[0]) == 1

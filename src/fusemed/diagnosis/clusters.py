@@ -66,6 +66,25 @@ def volume_clusters(score: np.ndarray, affine: np.ndarray, threshold: float,
     return _table(labels, n, score, coords, vox)
 
 
+def cluster_peak(score: np.ndarray, min_voxels: float, steps: int = 16) -> float:
+    """The highest threshold at which `score` (D, H, W) still holds a cluster of >= `min_voxels`
+    voxels (26-neighbourhood); 0 when even the whole positive map is smaller.
+
+    This, not the voxel maximum, is what decides whether a control "shows a cluster" once small
+    clusters are dropped; bisection, since cluster sizes only shrink as the threshold rises.
+    """
+    lo, hi = 0.0, float(score.max(initial=0.0))
+    structure = np.ones((3, 3, 3), bool)
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        labels, n = ndimage.label(score > mid, structure=structure)
+        if n and np.bincount(labels.ravel())[1:].max() >= min_voxels:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 def surface_clusters(score: np.ndarray, adjacency: sparse.spmatrix, coords: np.ndarray, threshold: float,
                      min_size: int = 5) -> tuple[pd.DataFrame, np.ndarray]:
     """Clusters of per-vertex `score` (V,) connected along mesh edges `adjacency` (V, V).

@@ -87,6 +87,11 @@ class Detector:
         self.grid_: CommonGrid | None = None
         self.threshold_: float | None = None
 
+    @property
+    def min_voxels(self) -> float:
+        """`min_size` (mm^3) in voxels of the common grid."""
+        return self.min_size / self.spacing ** 3
+
     # ---- fitting -------------------------------------------------------------------------------
     def covers(self, case: DetectionCase) -> bool:
         """Whether `case` has any modality this detector reads (else it cannot be scored, only skipped)."""

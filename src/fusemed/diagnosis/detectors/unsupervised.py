@@ -1,7 +1,8 @@
 """Detectors trained on controls only: the shared score -> map calibration and the `zscore` baseline.
 
 An unsupervised detector yields a raw anomaly score s(v) >= 0 per voxel. Its threshold t is set on
-controls held out from fitting: the `control_quantile` quantile of their per-subject peak score, so
+controls held out from fitting: the `control_quantile` quantile of their per-subject peak score (the
+highest threshold at which they still show a cluster of `min_size`, `cluster_peak`), so
 about that share of controls shows no cluster at all (the MELD specificity definition). The map
 written out is s / (s + t): monotone in s, 0.5 exactly at the threshold, never saturating, so
 clusters keep distinct peaks for ranking.
@@ -17,6 +18,7 @@ import torch
 from scipy import ndimage
 
 from fusemed.diagnosis.data import DetectionCase
+from fusemed.diagnosis.clusters import cluster_peak
 from fusemed.diagnosis.detectors.base import Detector
 from fusemed.diagnosis.normative import NormativeModel
 
@@ -45,7 +47,7 @@ class UnsupervisedDetector(Detector):
         raws = [self._masked(self._raw_score(x, p, fg)[0], fg) for x, p, fg in held]
         vals = np.concatenate([r[self._inner(fg)] for r, (_, _, fg) in zip(raws, held, strict=True)])
         self.offset_ = float(np.median(vals)) if vals.size else 0.0
-        peaks = [float(np.max(np.maximum(r - self.offset_, 0)[self._inner(fg)], initial=0.0))
+        peaks = [cluster_peak(np.maximum(r - self.offset_, 0) * self._inner(fg), self.min_voxels)
                  for r, (_, _, fg) in zip(raws, held, strict=True)]
         self.raw_threshold_ = max(float(np.quantile(peaks, self.params["control_quantile"])), 1e-6)
         self.threshold_ = 0.5
