@@ -7,7 +7,8 @@ evaluate_detector on the held-out test split (same split for every detector: sam
     python benchmarks/epilepsy_detect.py --simulate 100 --seed 7 --cohort /tmp/epi100 --out /tmp/epi-runs \
         --md benchmarks/epilepsy_detect.md
 
-`--rows a,b` runs a subset (labels or row numbers); `--collect` assembles the table from finished rows.
+`--rows a,b` runs a subset (labels or row numbers); `--collect` assembles the table from finished rows
+(`OUT/<row>.json`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ROWS: list[dict] = [
     {"label": "siamese-ocsvm T1+FLAIR+PET", "model": "siamese-ocsvm", "modalities": ["t1", "flair", "pet"],
      "params": {"epochs": 8}},
     {"label": "zscore T1+FLAIR+PET", "model": "zscore", "modalities": ["t1", "flair", "pet"], "params": {}},
+    {"label": "ae T1+FLAIR+PET", "model": "ae", "modalities": ["t1", "flair", "pet"], "params": {}},
     {"label": "zscore T1", "model": "zscore", "modalities": ["t1"], "params": {}},
     {"label": "zscore FLAIR", "model": "zscore", "modalities": ["flair"], "params": {}},
     {"label": "zscore PET", "model": "zscore", "modalities": ["pet"], "params": {}},
@@ -47,6 +49,11 @@ METRICS = ["sensitivity", "sensitivity_margin20", "specificity", "fp_per_patient
 
 def _run_dir(out: Path, row: dict) -> Path:
     return out / row["label"].split(" (")[0].replace(" ", "_").replace("+", "-")
+
+
+def _result(out: Path, row: dict) -> Path:
+    """Where a finished row's timings and metrics are kept (keyed by label, not position)."""
+    return out / f"{_run_dir(out, row).name}.json"
 
 
 def run_one(row: dict, cohort: Path, out: Path, seed: int, test_fraction: float, n_timed: int) -> dict:
@@ -122,20 +129,20 @@ def main() -> None:
     ap.add_argument("--collect", action="store_true", help="only assemble --md from the row*.json in --out")
     ap.add_argument("--relax", type=float, default=None,
                     help="re-evaluate finished rows at this lower map threshold (another operating point)")
-    ap.add_argument("--one", type=int, default=-1, help=argparse.SUPPRESS)
+    ap.add_argument("--one", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.relax is not None and args.one >= 0:
-        from fusemed.diagnosis import evaluate_detector
+    if args.one:
+        row = next(r for r in ROWS if r["label"] == args.one)
+        if args.relax is not None:
+            from fusemed.diagnosis import evaluate_detector
 
-        res = json.loads((args.out / f"row{args.one}.json").read_text())
-        res["relaxed"] = evaluate_detector(_run_dir(args.out, ROWS[args.one]), args.cohort, threshold=args.relax)
-        (args.out / f"row{args.one}.json").write_text(json.dumps(res, indent=2))
-        return
-    if args.one >= 0:
-        res = run_one(ROWS[args.one], args.cohort, args.out, args.seed, args.test_fraction, args.timed)
-        (args.out / f"row{args.one}.json").write_text(json.dumps(res, indent=2))
+            res = json.loads(_result(args.out, row).read_text())
+            res["relaxed"] = evaluate_detector(_run_dir(args.out, row), args.cohort, threshold=args.relax)
+        else:
+            res = run_one(row, args.cohort, args.out, args.seed, args.test_fraction, args.timed)
+        _result(args.out, row).write_text(json.dumps(res, indent=2))
         return
     if args.simulate:
         from fusemed.simulate import simulate_cohort
@@ -148,24 +155,24 @@ def main() -> None:
     results = []
     for i, row in enumerate(ROWS):
         if args.collect:
-            if (args.out / f"row{i}.json").exists():
-                results.append(json.loads((args.out / f"row{i}.json").read_text()))
+            if _result(args.out, row).exists():
+                results.append(json.loads(_result(args.out, row).read_text()))
             continue
         if wanted and row["label"] not in wanted and str(i) not in wanted:
             continue
         t = time.perf_counter()
         cmd = [sys.executable, __file__, "--cohort", str(args.cohort), "--out", str(args.out), "--seed",
                str(args.seed), "--test-fraction", str(args.test_fraction), "--timed", str(args.timed),
-               "--one", str(i)]
+               "--one", row["label"]]
         if args.relax is not None:
-            if not (args.out / f"row{i}.json").exists():
+            if not _result(args.out, row).exists():
                 continue
             cmd += ["--relax", str(args.relax)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
             logging.warning("%s failed:\n%s", row["label"], proc.stderr[-3000:])
             continue
-        res = json.loads((args.out / f"row{i}.json").read_text())
+        res = json.loads(_result(args.out, row).read_text())
         results.append(res)
         logging.warning("%s done in %.0f s: sensitivity %s", row["label"], time.perf_counter() - t,
                         res["metrics"]["sensitivity"])

@@ -17,6 +17,8 @@ FAST = {
     "zscore": {"smooth": 2.0},  # the scale of the synthetic 5 mm lesions
     "siamese-ocsvm": {"epochs": 2, "pairs_per_epoch": 256, "samples_per_parcel": 60, "control_quantile": 1.0,
                       "smooth": 2.0, "holdout": 0.4},
+    "ae": {"patch": 16, "channels": [8, 16], "epochs": 2, "patches_per_epoch": 128, "control_quantile": 1.0,
+           "smooth": 2.0, "holdout": 0.4},
 }
 
 
@@ -69,7 +71,7 @@ def test_state_round_trips_through_weights_only_files(fitted, name, tmp_path):
     np.testing.assert_allclose(np.asarray(loaded.predict(case).prob.dataobj), before, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["zscore", "siamese-ocsvm"])
+@pytest.mark.parametrize("name", ["zscore", "siamese-ocsvm", "ae"])
 def test_planted_obvious_lesion_is_rank_one_and_clean_control_has_no_cluster(fitted, name):
     det = fitted[name]
     for seed, centre in [(60, (9, 12, 12)), (61, (14, 9, 13))]:
@@ -81,9 +83,10 @@ def test_planted_obvious_lesion_is_rank_one_and_clean_control_has_no_cluster(fit
         top = rec.clusters.iloc[0]
         world = case.lesion.affine @ np.r_[np.argwhere(rec.lesion).mean(0), 1]
         assert np.linalg.norm(world[:3] - top[["x_mm", "y_mm", "z_mm"]].to_numpy(float)) < 8
-    for seed in (70, 71, 72):
-        _, rec = detect(det, make_case("sub-c", seed))
-        assert len(rec.clusters) == 0, f"{name}: clean control shows clusters {rec.clusters}"
+    # the threshold is the largest held-out control's cluster peak (control_quantile 1.0): a new control
+    # exceeds it with probability ~1/(n+1) by exchangeability (n = 6 here): most clean controls stay clean
+    clean = [len(detect(det, make_case("sub-c", seed))[1].clusters) == 0 for seed in range(70, 80)]
+    assert sum(clean) >= 7, f"{name}: only {sum(clean)}/10 clean controls without a cluster (expected ~8.6)"
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,7 @@ def trained_nets():
     held_out = cohort(n_controls=6, n_patients=0, seed=40)
     torch.manual_seed(0)
     params = {"epochs": 30, "patch": 16, "samples_per_case": 4, "channels": [8, 16, 32], "mc_samples": 1,
-              "normative_smooth": 2.0}
+              "normative_smooth": 2.0, "control_quantile": 1.0}
     nets = {}
     for name in ("unet", "hemis-unet"):
         det = get_detector(name)(registration="none", **params).fit(train)
@@ -110,8 +113,8 @@ def test_supervised_nets_find_a_planted_lesion_at_rank_one_and_leave_controls_cl
     for seed, centre in [(60, (9, 12, 12)), (61, (14, 9, 13))]:
         _, rec = detect(det, make_case("sub-p", seed, lesion_at=centre, amplitude=2.0, las=seed % 2 == 1))
         assert len(rec.clusters) >= 1 and rec.hits()[0], f"{name}: rank-1 cluster misses ({rec.clusters})"
-    clean = [len(detect(det, make_case("sub-c", seed))[1].clusters) == 0 for seed in (70, 71, 72)]
-    assert sum(clean) >= 2, f"{name}: clusters in clean controls"
+    clean = [len(detect(det, make_case("sub-c", seed))[1].clusters) == 0 for seed in range(70, 80)]
+    assert sum(clean) >= 7, f"{name}: only {sum(clean)}/10 clean controls without a cluster (expected ~8.6)"
 
 
 def test_unsupervised_detectors_ignore_patients_when_fitting(cases):
@@ -139,3 +142,17 @@ def test_hemis_missing_modality_has_no_influence():
         torch.testing.assert_close(net(x, present), net(noisy, present))
         # and a present modality does matter
         assert not torch.allclose(net(x, present), net(x, torch.ones(2, 3, dtype=torch.bool)))
+
+
+def test_ae_score_ignores_a_missing_modality(fitted):
+    det = fitted["ae"]
+    x, present, fg = det.prepare(make_case("sub-noflair", 81, lesion_at=(12, 12, 12), modalities=("t1", "pet")))
+    assert present.tolist() == [True, False, True]
+    raw, unc = det._raw_score(x, present, fg)
+    noisy = x.copy()
+    noisy[1] = 100 * np.random.default_rng(0).standard_normal(x.shape[1:])  # whatever the absent channel holds
+    raw_noisy, unc_noisy = det._raw_score(noisy, present, fg)
+    np.testing.assert_array_equal(raw_noisy, raw)
+    np.testing.assert_array_equal(unc_noisy, unc)
+    # the presence flag is what hides it: flagged present, the same noise dominates the score
+    assert det._raw_score(noisy, np.ones(3, bool), fg)[0].max() > 10 * raw.max()

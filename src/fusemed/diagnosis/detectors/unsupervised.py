@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.clusters import cluster_peak
+from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import Detector
 from fusemed.diagnosis.normative import NormativeModel
 
