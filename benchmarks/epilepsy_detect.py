@@ -96,7 +96,7 @@ def markdown(results: list[dict], header: str) -> str:
              "| detector | train s | inference s / subject | peak RSS MB |", "|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['label']} | {r['train_s']:.0f} | {r['infer_s']:.1f} | {r['peak_rss_mb']:.0f} |")
-    for key, point in (("metrics", "default threshold (0.5 on every map)"),
+    for key, point in (("metrics", "calibrated operating point (thr: the map threshold each run set)"),
                        ("relaxed", "relaxed threshold (see --relax)")):
         for split in (None, "mri_negative", "mri_visible"):
             title = {None: "all patients", "mri_negative": "MRI-negative patients",
