@@ -95,3 +95,19 @@ def test_detector_in_template_space_finds_a_lesion_planted_in_scanner_space():
     assert len(rec.clusters) >= 1 and rec.hits()[0], rec.clusters
     top = rec.clusters.iloc[0][["x_mm", "y_mm", "z_mm"]].to_numpy(float)
     assert np.linalg.norm(top - (a @ np.r_[lesion_mm, 1])[:3]) < 10  # scanner mm, where it was planted
+
+
+def test_subject_without_the_reference_modality_registers_its_other_volume():
+    """A control without T1: registration uses its FLAIR, never the empty lesion mask that stands in
+    for the output grid (the 'total mass of the image was zero' crash at 30 % missing)."""
+    a = pose((2.0, 0.0, -3.0), (4.0, 3.0, -2.0), 1.0)
+    img, mask = scanner_image(a)
+    det = get_detector("zscore")(modalities=["t1", "flair"], spacing=4.0)
+    case = DetectionCase("c", {"flair": img}, reference="t1", lesion=mask, label=0)
+    assert case.reference_image is mask  # the output grid comes from the mask ...
+    t = det.world(case)  # ... but the registration from the FLAIR
+    corners = np.array([[x, y, z, 1.0] for x in (-50, 50) for y in (-70, 40) for z in (-30, 50)]).T
+    assert np.linalg.norm((t @ a @ corners - corners)[:3], axis=0).max() < 3.0
+    empty = DetectionCase("e", {"flair": nib.Nifti1Image(np.zeros((20, 20, 20), np.float32), np.eye(4))})
+    with pytest.raises(ValueError, match="subject e: affine registration of its 'flair'"):
+        det.world(empty)

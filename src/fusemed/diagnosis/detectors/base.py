@@ -137,7 +137,17 @@ class Detector:
         if self.registration == "none":
             return None
         if case.to_template is None:
-            case.to_template = register_to_template(case.reference_image, seed=self.seed)
+            # an intensity volume, never the lesion mask that `reference_image` falls back to (a
+            # control's is empty); modalities share the subject's world, so any present one will do
+            name = next((m for m in (case.reference, *self.modalities, *case.volumes) if m in case.volumes), None)
+            if name is None:
+                raise ValueError(f"subject {case.subject}: no volume to register to the MNI152 template")
+            try:
+                case.to_template = register_to_template(case.volumes[name], seed=self.seed)
+            except RuntimeError as err:
+                raise ValueError(f"subject {case.subject}: affine registration of its {name!r} volume to MNI152 "
+                                 f"failed ({str(err).strip().splitlines()[-1]}); check that image, or set "
+                                 f"registration: none for inputs already in one space") from err
         return case.to_template
 
     def prepare(self, case: DetectionCase) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
