@@ -130,6 +130,15 @@ class Detector:
         if self.threshold_ is None:
             raise NotFittedError(f"detector {self.name!r} used before fit() or load()")
 
+    def _drop(self, present: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Modality dropout in training: drop each present modality with probability
+        `modality_dropout` (a hyperparameter of the detectors that use it), keeping at least one."""
+        keep = present & (rng.random(present.shape[0]) >= float(self.params["modality_dropout"]))
+        if not keep.any():
+            keep = np.zeros_like(present)
+            keep[rng.choice(np.flatnonzero(present))] = True
+        return keep
+
     # ---- volume pipeline -------------------------------------------------------------------------
     def world(self, case: DetectionCase) -> np.ndarray | None:
         """The case's subject -> template world transform (estimated once and kept on the case;

@@ -114,14 +114,6 @@ class ReconstructionDetector(UnsupervisedDetector):
             log.info("ae epoch %d reconstruction loss %.4f", epoch, total / k)
         self.net_.eval()
 
-    def _drop(self, present: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Modality dropout: drop each present modality with probability `modality_dropout`, keep >= 1."""
-        keep = present & (rng.random(present.shape[0]) >= float(self.params["modality_dropout"]))
-        if not keep.any():
-            keep = np.zeros_like(present)
-            keep[rng.choice(np.flatnonzero(present))] = True
-        return keep
-
     @torch.no_grad()
     def reconstruct(self, x: np.ndarray, present: np.ndarray) -> np.ndarray:
         """The autoencoder's reconstruction (M, D, H, W) of x, absent modalities zeroed at the input."""

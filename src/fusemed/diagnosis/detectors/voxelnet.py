@@ -15,6 +15,7 @@ channel carries the deviation they have to learn from.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -116,7 +117,7 @@ class VoxelNetDetector(Detector):
         patch = [min(p["patch"], s) for s in self.grid_.shape]
         crops = {has_lesion: RandCropByPosNegLabel(patch, pos=float(has_lesion), neg=2.0, allow_smaller=True,
                                                    num_samples=p["samples_per_case"])  # nnU-Net's 1/3 lesion
-                 for has_lesion in (True, False)}  # controls: background patches only (no MONAI warning)
+                 for has_lesion in (True, False)}  # controls: background patches only
         for crop in crops.values():
             crop.set_random_state(seed=self.seed)
         self.net_.train()
@@ -124,8 +125,11 @@ class VoxelNetDetector(Detector):
             xs, ps, ys = [], [], []
             for x, present, y, fg_idx, bg_idx in data:
                 img = torch.from_numpy(np.concatenate([x, y[None].astype(x.dtype)]))
-                crop = crops[len(fg_idx) > 0]
-                for patch_t in crop(img, label=torch.from_numpy(y[None]), fg_indices=fg_idx, bg_indices=bg_idx):
+                with warnings.catch_warnings():  # MONAI warns on every control ("Num foregrounds 0"): expected
+                    warnings.filterwarnings("ignore", message="Num foregrounds 0")
+                    patches = crops[len(fg_idx) > 0](img, label=torch.from_numpy(y[None]), fg_indices=fg_idx,
+                                                     bg_indices=bg_idx)
+                for patch_t in patches:
                     t = torch.as_tensor(patch_t)
                     xs.append(t[:-1].float())
                     ys.append(t[-1:])
@@ -180,14 +184,6 @@ class VoxelNetDetector(Detector):
         """(M * 2, D, H, W) float16: per modality its intensity and its normative z-score (clipped)."""
         z = np.clip(self.norm_.z(x, present), -8, 8)
         return np.stack([x, z], axis=1).reshape(-1, *x.shape[1:]).astype(np.float16)
-
-    def _drop(self, present: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Modality dropout: drop each present modality with probability `modality_dropout`, keep >= 1."""
-        keep = present & (rng.random(present.shape[0]) >= self.params["modality_dropout"])
-        if not keep.any():
-            keep = np.zeros_like(present)
-            keep[rng.choice(np.flatnonzero(present))] = True
-        return keep
 
     @torch.no_grad()
     def _predict_grid(self, x: np.ndarray, present: np.ndarray,
