@@ -25,13 +25,9 @@ from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
 from fusemed.diagnosis.detect import detect, fit_calibrator
 from fusemed.diagnosis.detectors import Detector, get_detector
 from fusemed.diagnosis.metrics import per_subject_table, split_metrics
-from fusemed.io import atomic_save, atomic_write_text, to_json_safe
+from fusemed.io import atomic_save, atomic_write_csv, atomic_write_json, to_json_safe
 
 log = logging.getLogger(__name__)
-
-
-def _write_text(path: Path, text: str) -> None:
-    atomic_write_text(path, text)
 
 
 def _write_nifti(path: Path, img: nib.Nifti1Image) -> None:
@@ -94,14 +90,13 @@ def train_from_config(cfg: DetectionConfig, out: str | Path) -> Path:
     det.calibrate(cal)
     det.save(out / "detector")
     calibrator = fit_calibrator(det, cal, cfg.calibration)
-    _write_text(out / "calibration.json", json.dumps(calibrator.to_json(), indent=2))
-    _write_text(out / "split.csv", pd.DataFrame({"subject": list(split), "split": list(split.values())})
-                .to_csv(index=False))
+    atomic_write_json(out / "calibration.json", calibrator.to_json())
+    atomic_write_csv(out / "split.csv", pd.DataFrame({"subject": list(split), "split": list(split.values())}))
     resolved = cfg.model_copy(update={"cohort": cohort_dir.resolve(), "model": klass.name,
                                       "modalities": list(det.modalities),
                                       "params": {**det.params, "min_size": det.min_size}})
     resolved.to_yaml(out / "config.yaml")
-    _write_text(out / "cohort_fingerprint.json", json.dumps(_fingerprint(cohort_dir), indent=2))
+    atomic_write_json(out / "cohort_fingerprint.json", _fingerprint(cohort_dir))
     log.info("trained %s on %d subjects (%d for calibration, threshold %.3g) -> %s", klass.name, len(fit),
              len(cal), det.threshold_, out)
     return out
@@ -153,7 +148,7 @@ def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, o
         _write_nifti(outdir / f"{s}_uncertainty.nii.gz", maps.uncertainty)
         _write_nifti(outdir / f"{s}_clusters.nii.gz", nib.Nifti1Image(rec.labels.astype(np.int16),
                                                                       maps.prob.affine))
-    _write_text(outdir / f"{s}_clusters.csv", rec.clusters.to_csv(index=False))
+    atomic_write_csv(outdir / f"{s}_clusters.csv", rec.clusters)
     return rec
 
 
@@ -200,6 +195,6 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     metrics["n_unscored"] = len(cases) - len(scorable)  # subjects without any of the detector's modalities
     metrics["model"] = cfg["model"]
     metrics["threshold"] = det.threshold_
-    _write_text(run / f"metrics{suffix}.json", json.dumps(metrics, indent=2))
-    _write_text(run / f"detections{suffix}.csv", per_subject_table(records).to_csv(index=False))
+    atomic_write_json(run / f"metrics{suffix}.json", metrics)
+    atomic_write_csv(run / f"detections{suffix}.csv", per_subject_table(records))
     return metrics

@@ -108,7 +108,7 @@ class VoxelNetDetector(Detector):
             y = self.target(c)
             feats = self._features(x, present)
             fg_idx, bg_idx = map_binary_to_indices(y[None], fg[None])  # once, not every epoch
-            data.append((feats, present, y, fg_idx, self._with_hard_negatives(bg_idx, feats, y)))
+            data.append((feats, present, y, fg_idx, self._with_hard_negatives(bg_idx, feats)))
         del prepared, controls
         self.net_ = self._build()
         opt = torch.optim.AdamW(self.net_.parameters(), lr=p["lr"], weight_decay=1e-4)
@@ -168,13 +168,13 @@ class VoxelNetDetector(Detector):
             self.threshold_ = float(np.clip(np.quantile(peaks, self.params["control_quantile"]), 0.01, 0.99))
             log.info("%s: threshold %.3f from %d held-out controls", self.name, self.threshold_, len(peaks))
 
-    def _with_hard_negatives(self, bg_idx: np.ndarray, feats: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _with_hard_negatives(self, bg_idx: np.ndarray, feats: np.ndarray) -> np.ndarray:
         """Background indices where normal tissue deviates from controls (|z| > 2 in any modality) are
         repeated so that about `hard_negatives` of the background patches are centred there: those
         are the places a net mistakes for lesions (without it, controls peaked at p ~ 0.99)."""
         share = float(self.params["hard_negatives"])
         z = np.abs(feats[1::self.per_mod].astype(np.float32)).max(0).ravel()
-        hard = bg_idx[(z[bg_idx] > 2) & (y.ravel()[bg_idx] == 0)]
+        hard = bg_idx[z[bg_idx] > 2]  # bg_idx holds no lesion voxel (map_binary_to_indices)
         if share <= 0 or not len(hard) or not len(bg_idx):
             return bg_idx
         reps = int(np.clip(round(share / (1 - share) * len(bg_idx) / len(hard)), 1, 50))
