@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 #: types (beyond skops' defaults) that a baseline's fitted pipeline may contain
 TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
+    "sklearn.model_selection._split.StratifiedKFold",  # LogisticRegressionCV keeps its seeded splitter
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
 )
