@@ -16,16 +16,26 @@ SAMPLE_SHAPES = {
 }
 
 
-def encoder_config(name: str, kind: str) -> ModelConfig:
-    return ModelConfig(embed_dim=12, hidden=16, volume_channels=(4, 8), **{f"{kind}_encoder": name})
+# encoders whose config options switch to a different computation are checked in each variant
+VARIANTS = {"edge": [{"edge_rank": 2}], "regional": [{"regional_grid": 2}]}
+CASES = [(name, {}) for name in sorted(ENCODERS)] + [
+    (name, options) for name, variants in VARIANTS.items() for options in variants
+]
 
 
-@pytest.mark.parametrize("name", sorted(ENCODERS))
-def test_encoder_contract(name: str) -> None:
+def encoder_config(name: str, kind: str, **options: object) -> ModelConfig:
+    return ModelConfig(embed_dim=12, hidden=16, volume_channels=(4, 8), **{f"{kind}_encoder": name}, **options)
+
+
+CASE_IDS = [name + "".join(f"-{k}={v}" for k, v in options.items()) for name, options in CASES]
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=CASE_IDS)
+def test_encoder_contract(name: str, options: dict) -> None:
     torch.manual_seed(0)
     kind = ENCODERS[name].kind
     info = ModalityInfo("x", kind, SAMPLE_SHAPES[kind])
-    encoder = build_encoder(info, encoder_config(name, kind))
+    encoder = build_encoder(info, encoder_config(name, kind, **options))
     x = torch.randn(3, *info.shape, requires_grad=True)
 
     encoder.train()

@@ -93,9 +93,20 @@ class ModelConfig(BaseModel):
     surface_encoder: str = "mesh_cheb"
     tabular_encoder: str = "mlp"
     volume_channels: tuple[int, ...] = Field((8, 16, 32), min_length=1, description="one stride-2 stage each")
-    hidden: int = Field(32, ge=1, description="hidden width of graph, surface and tabular encoders")
+    hidden: int = Field(
+        32, ge=1, description="hidden width of graph, surface and tabular encoders (brainnetcnn: its N2G width)"
+    )
     surface_level: Literal[2, 3, 4] = Field(
         3, description="icosahedron order of the coarse mesh the surface encoder runs on (3: 642/hemi)"
+    )
+    edge_rank: int = Field(
+        0,
+        ge=0,
+        description="edge graph encoder: 0 = one linear map on the upper-triangle edge vector (N(N-1)/2 "
+        "weights per output); r > 0 = a rank-r bilinear readout sum_r u_r^T A v_r (2rN weights per output)",
+    )
+    regional_grid: int = Field(
+        4, ge=1, le=16, description="regional volume encoder: average-pool each volume to this grid per axis"
     )
     attention_heads: int = Field(4, ge=1)
     attention_layers: int = Field(2, ge=1)

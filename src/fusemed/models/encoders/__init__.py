@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 from fusemed.models.encoders.base import ENCODERS, Encoder, build_encoder
-from fusemed.models.encoders.graph import DenseGCNEncoder, DenseGraphConvEncoder
+from fusemed.models.encoders.graph import (
+    BrainNetCNNEncoder,
+    DenseGCNEncoder,
+    DenseGraphConvEncoder,
+    EdgeEncoder,
+)
 from fusemed.models.encoders.surface import MeshChebEncoder, MeshGCNEncoder
-from fusemed.models.encoders.tabular import MLPEncoder
-from fusemed.models.encoders.volume import ConvEncoder, DenseNetEncoder
+from fusemed.models.encoders.tabular import LinearEncoder, MLPEncoder
+from fusemed.models.encoders.volume import ConvEncoder, DenseNetEncoder, RegionalEncoder
 
 __all__ = [
     "ENCODERS",
+    "BrainNetCNNEncoder",
     "ConvEncoder",
     "DenseGCNEncoder",
     "DenseNetEncoder",
     "DenseGraphConvEncoder",
+    "EdgeEncoder",
     "Encoder",
+    "LinearEncoder",
     "MLPEncoder",
     "MeshChebEncoder",
     "MeshGCNEncoder",
+    "RegionalEncoder",
     "build_encoder",
 ]

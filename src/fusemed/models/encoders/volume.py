@@ -2,6 +2,7 @@
 
 Group norm with one group (per-sample layer norm over channels and space) instead of batch norm: it
 works at any batch size, keeps samples independent, and survives the 1-voxel maps a tiny grid reaches.
+`regional` has no convolution at all: regional means on a coarse grid and a linear map, for small n.
 """
 
 from __future__ import annotations
@@ -69,3 +70,21 @@ class DenseNetEncoder(Encoder, name="densenet", kind="volume"):
     def forward(self, x: Tensor) -> Tensor:
         """`(B, C, X, Y, Z)` -> `(B, D)`."""
         return self.net(x)
+
+
+class RegionalEncoder(Encoder, name="regional", kind="volume"):
+    """A low-capacity volume path: average-pool each channel to a `regional_grid`^3 grid of regional means
+    (adaptive, so any grid size works; e.g. 4^3 = 64 blocks of about 15 x 18 x 15 voxels for a 61 x 73 x 61
+    scan), flatten, dropout, one `Linear(C * g^3, D)`. A linear model on regional means: no normalisation,
+    no learned filters, so it cannot overfit texture when there are few patients."""
+
+    def __init__(self, info: ModalityInfo, config: ModelConfig) -> None:
+        super().__init__(info, config)
+        grid = config.regional_grid
+        self.pool = nn.AdaptiveAvgPool3d(grid)  # (B, C, X, Y, Z) -> (B, C, g, g, g)
+        self.drop = nn.Dropout(config.dropout)
+        self.project = nn.Linear(info.shape[0] * grid**3, config.embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """`(B, C, X, Y, Z)` -> `(B, D)`."""
+        return self.project(self.drop(self.pool(x).flatten(1)))
