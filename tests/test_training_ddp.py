@@ -24,7 +24,7 @@ torch.set_num_threads(1)
 from training_helpers import SMALL_MODEL
 from fusemed.training import TrainConfig, train_run
 
-cfg = TrainConfig(cohort={cohort!r}, target="outcome", folds=2, epochs=2, batch_size=2, spacing=4.0,
+cfg = TrainConfig(cohort={cohort!r}, target="outcome", fusion="concat", folds=2, epochs=2, batch_size=2, spacing=4.0,
                   progress=False, accelerator="cpu", devices=2, strategy="ddp", model=SMALL_MODEL)
 train_run(cfg, {run!r})
 """

@@ -59,6 +59,10 @@ class BenchmarkConfig(BaseModel):
     cohorts: list[CohortGrid]
     fusions: list[str] = Field(default_factory=lambda: ["early", "late", "attention"],
                                description="fusion strategies (prognosis) or detector names (detection)")
+    baselines: list[str] = Field(
+        default_factory=lambda: ["logistic", "gbm", "cox"],
+        description="classical baselines run beside the fusions (prognosis; one cell per seed, a baseline that "
+                    "cannot predict the target's kind is skipped); [] for none")
     uncertainty: list[str] = Field(default_factory=lambda: ["none"])
     seeds: list[int] = Field(default_factory=lambda: [0])
     train: dict[str, Any] = Field(default_factory=dict)
@@ -66,8 +70,17 @@ class BenchmarkConfig(BaseModel):
     threads_per_job: int = Field(1, ge=1, description="torch threads inside each cell")
     n_boot: int = Field(2000, ge=100, description="bootstrap resamples for AUROC CIs")
 
-    _lists = field_validator("fusions", "uncertainty", "seeds", mode="before")(
+    _lists = field_validator("fusions", "baselines", "uncertainty", "seeds", mode="before")(
         classmethod(lambda cls, v: _as_list(v)))
+
+    @field_validator("baselines")
+    @classmethod
+    def _known_baselines(cls, value: list[str]) -> list[str]:
+        from monai.utils import look_up_option
+
+        from fusemed.models.baselines import BASELINES
+
+        return [look_up_option(v, list(BASELINES)) for v in value]
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> BenchmarkConfig:

@@ -82,12 +82,41 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
                     cells.append(Cell(job.cohort_id, job.missing, fusion, unc, seed, job.folder,
                                       out / "runs" / job.cohort_id / name, config.task, dict(config.train),
                                       config.threads_per_job))
+        if config.task == "prognosis":  # baselines have no uncertainty axis: one cell per seed
+            for name in config.baselines:
+                for seed in config.seeds:
+                    cells.append(Cell(job.cohort_id, job.missing, name, "none", seed, job.folder,
+                                      out / "runs" / job.cohort_id / f"{name}-none-s{seed}", config.task,
+                                      baseline_options(config.train), config.threads_per_job))
     if config.task == "detection":  # detectors have no uncertainty axis: one cell per (cohort, detector, seed)
         seen: dict[Path, Cell] = {}
         for cell in cells:
             seen.setdefault(cell.run_dir, cell)
         cells = list(seen.values())
     return jobs, cells
+
+
+#: training keys that only concern networks (a baseline's config refuses member-making ones)
+NETWORK_ONLY = {"mc_samples", "ensemble_size"}
+
+
+def baseline_options(train: dict[str, Any]) -> dict[str, Any]:
+    """The grid's shared training keys that a classical baseline accepts."""
+    return {k: v for k, v in train.items() if k not in NETWORK_ONLY}
+
+
+def applicable(cell: Cell) -> bool:
+    """False for a classical baseline that cannot predict the cell's target kind (e.g. cox on a binary
+    target); such a cell is left out of the grid, not counted as failed. Needs the cohort on disk."""
+    from fusemed.models.baselines import BASELINES
+
+    if cell.fusion not in BASELINES or run_complete(cell.run_dir):
+        return True
+    from fusemed.cohort import Cohort
+
+    spec = Cohort.load(cell.cohort_dir).spec
+    target = cell.train.get("target") or next(iter(spec.targets))
+    return spec.targets[target].kind.value in BASELINES[cell.fusion].tasks
 
 
 def nominal_missing(value: float) -> float | None:

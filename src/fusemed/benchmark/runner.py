@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fusemed.benchmark.cells import simulate_job, train_cell
 from fusemed.benchmark.config import BenchmarkConfig
-from fusemed.benchmark.grid import Cell, CohortJob, cohort_complete, plan, run_complete
+from fusemed.benchmark.grid import Cell, CohortJob, applicable, cohort_complete, plan, run_complete
 from fusemed.benchmark.results import write_results
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,9 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
 
     if train:
         _simulate(jobs, simulate_fn, config.n_jobs, config.threads_per_job, notify)
+        cells = [c for c in cells if applicable(c)]
+    else:
+        cells = [c for c in cells if run_complete(c.run_dir)]
 
     result = BenchmarkResult(out, out / "results.csv", out / "results.md", None)
     todo = []

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from fusemed.configure.space import SearchSpace
 from fusemed.training.io import atomic_write_text
 
 
@@ -22,7 +23,9 @@ class TrainConfig(BaseModel):
 
     cohort: Path = Field(description="cohort folder (cohort.yaml + manifest)")
     target: str = Field(description="target name declared in cohort.yaml (binary, multiclass or survival)")
-    fusion: str = Field("concat", description="fusion strategy, a name in fusemed.models.FUSIONS")
+    fusion: str = Field("auto", description="auto (self-configure: choose among `search` by inner CV), a "
+                        "fusion strategy (fusemed.models.FUSIONS) or a classical baseline (fusemed.models.BASELINES)")
+    search: SearchSpace = Field(default_factory=SearchSpace, description="what fusion=auto chooses among")
     modalities: list[str] | None = Field(None, description="modalities to use (default: all declared)")
     folds: int = Field(5, ge=2, description="outer cross-validation folds (subject level)")
     epochs: int = Field(20, ge=1)
@@ -58,6 +61,36 @@ class TrainConfig(BaseModel):
     deterministic: bool = True
     progress: bool = True
     cache: bool = Field(True, description="keep preprocessed tensors in memory between epochs")
+
+    pinned: list[str] | None = Field(
+        None, description="keys the user set explicitly (self-configuration leaves them alone); filled in when "
+                          "the config is first made and saved with the run")
+
+    @field_validator("fusion")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        """A misspelt fusion or baseline fails here, before any cohort file is read."""
+        from monai.utils import look_up_option
+
+        from fusemed.configure.space import candidate_names
+
+        return look_up_option(value, ["auto", *candidate_names()])
+
+    @model_validator(mode="after")
+    def _pin_what_was_given(self) -> TrainConfig:
+        if self.pinned is None:
+            self.pinned = sorted(self.model_fields_set - {"cohort", "target", "pinned", "progress"})
+        return self
+
+    @model_validator(mode="after")
+    def _baselines_have_no_members(self) -> TrainConfig:
+        from fusemed.configure.space import is_baseline
+
+        if is_baseline(self.fusion) and (self.uncertainty in ("mc_dropout", "evidential", "ensemble")
+                                         or self.ensemble_size > 1 or self.mc_samples):
+            raise ValueError(f"fusion={self.fusion!r} is a classical baseline: uncertainty={self.uncertainty!r} "
+                             "needs a network (use a fusion, or auto, or uncertainty none with --calibrate)")
+        return self
 
     @field_validator("uncertainty")
     @classmethod

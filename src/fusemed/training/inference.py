@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +54,3 @@ def load_weights(model: nn.Module, path: Path) -> nn.Module:
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
     return model
-
-
-def read_meta(path: Path) -> dict:
-    return json.loads(path.with_suffix(".json").read_text())

@@ -17,10 +17,10 @@ import pandas as pd
 from fusemed.cohort import Cohort
 from fusemed.evaluation.metrics import discrimination_report
 from fusemed.training.config import TrainConfig
-from fusemed.training.data import CaseDataset, Collate, Task, pattern_of, stack_targets
+from fusemed.training.data import CaseDataset, Task, pattern_of, stack_targets
 from fusemed.training.hooks import SplitOutputs, probabilities
-from fusemed.training.inference import load_weights, predict_logits, read_meta
 from fusemed.training.io import atomic_write_csv, atomic_write_json, cohort_fingerprint
+from fusemed.training.learners import FOLD_FILE, FoldContext, load_predictor
 from fusemed.training.module import ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
 from fusemed.training.runner import predictions_frame
@@ -29,18 +29,17 @@ log = logging.getLogger(__name__)
 
 
 def fold_dirs(run: Path) -> list[Path]:
-    """Trained folds of a run (those with ``model.pt``), in fold order."""
-    dirs = sorted((d for d in Path(run).glob("fold-*") if (d / "model.pt").is_file()),
+    """Trained folds of a run (those with ``fold.json``), in fold order."""
+    dirs = sorted((d for d in Path(run).glob("fold-*") if (d / FOLD_FILE).is_file()),
                   key=lambda d: int(d.name.split("-")[1]))
     if not dirs:
-        raise FileNotFoundError(f"{run}: no trained fold (fold-<k>/model.pt); run `fusemed train` first")
+        raise FileNotFoundError(f"{run}: no trained fold (fold-<k>/{FOLD_FILE}); run `fusemed train` first "
+                                "(runs made before fold.json existed must be retrained)")
     return dirs
 
 
-def member_weights(fold_dir: Path) -> list[Path]:
-    """``model.pt`` of every ensemble member of a fold (member 0 first)."""
-    extra = sorted(fold_dir.glob("member-*/model.pt"), key=lambda p: int(p.parent.name.split("-")[1]))
-    return [fold_dir / "model.pt", *extra]
+def _fold_meta(fold_dir: Path) -> dict[str, Any]:
+    return json.loads((fold_dir / FOLD_FILE).read_text())
 
 
 def _run_task(meta: dict[str, Any]) -> Task:
@@ -53,12 +52,12 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     """Ensemble prediction of every fold's model on ``cohort``.
 
     Returns ``(frame, member_logits (K, n, C))``: ``frame`` has ``subject, pattern, y_true, p`` (plus
-    ``p_<k>`` / ``time, event``, ``p_std`` across members); K = folds x ensemble members per fold.
+    ``p_<k>`` / ``time, event``, ``p_std`` across members); K = every member of every fold's predictor.
     """
     run = Path(run)
-    config = TrainConfig.load_run(run)
+    config = TrainConfig.load_run(run).model_copy(update={"batch_size": batch_size})
     dirs = fold_dirs(run)
-    meta = read_meta(dirs[0] / "model.pt")
+    meta = _fold_meta(dirs[0])
     modalities, task = meta["modalities"], _run_task(meta)
     kinds = {s["name"]: s["kind"] for s in meta["slots"]}
     declared = cohort.spec.modalities
@@ -76,12 +75,12 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     factory = model_factory or build_model
     members = []
     for d in dirs:
+        fold = _fold_meta(d)
         prep = Preprocessing.load(d / "preprocessing.json")
-        slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in read_meta(d / "model.pt")["slots"]]
-        ds = CaseDataset(cases, modalities, prep, label_task, cache=True)
-        for weights in member_weights(d):
-            model = load_weights(factory(config, slots, task), weights)
-            members.append(predict_logits(model, ds, Collate(modalities, prep.shapes()), batch_size))
+        slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in fold["slots"]]
+        ctx = FoldContext(config, task, modalities, slots, int(fold["fold"]), factory)
+        logits = load_predictor(d, ctx).predict(CaseDataset(cases, modalities, prep, label_task, cache=True), ctx)
+        members.extend(logits if logits.ndim == 3 else logits[None])
     logits = np.stack(members)
     y = stack_targets(task, cases) if labelled else None
     split = SplitOutputs([c.subject for c in cases], logits, y, [pattern_of(c, modalities) for c in cases])
@@ -113,7 +112,7 @@ def evaluate_run(run: str | Path, cohort: str | Path | None = None, out: str | P
     ``RUN/evaluation-<cohort name>/``).
     """
     run = Path(run)
-    meta = read_meta(fold_dirs(run)[0] / "model.pt")
+    meta = _fold_meta(fold_dirs(run)[0])
     task, modalities = _run_task(meta), meta["modalities"]
     if cohort is None:
         frame = pd.read_csv(run / "predictions.csv", dtype={"subject": str})

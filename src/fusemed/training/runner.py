@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,15 @@ from lightning.pytorch.loggers import CSVLogger
 from monai.utils import look_up_option
 
 from fusemed.cohort import Cohort
+from fusemed.configure.space import is_baseline
 from fusemed.evaluation.metrics import discrimination_report
 from fusemed.evaluation.survival import out_of_fold_integrated_brier
 from fusemed.training.config import TrainConfig
-from fusemed.training.data import CaseDataset, Collate, FoldDataModule, Task, pattern_of, stack_targets
+from fusemed.training.data import CaseDataset, FoldDataModule, Task, pattern_of, stack_targets
 from fusemed.training.hooks import FoldOutputs, SplitOutputs, probabilities, run_uncertainty
-from fusemed.training.inference import load_weights, predict_logits, save_weights
+from fusemed.training.inference import load_weights, save_weights
 from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json, cohort_fingerprint
+from fusemed.training.learners import FoldContext, fit_baseline, fit_deep, save_predictor
 from fusemed.training.module import FusemedModule, ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
 from fusemed.training.splits import FoldSplit, make_folds
@@ -108,9 +109,11 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
 def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task, modalities: list[str],
                fold_dir: Path, factory: ModelFactory, callbacks: Sequence[Callback] = (),
                moddrop_fn: Any = None) -> FoldOutputs | None:
-    """Fit preprocessing and ``ensemble_size`` models on one fold; on rank 0 predict its held-out splits.
+    """Fit preprocessing and the fold's model; on rank 0 predict its held-out splits.
 
-    Member 0 lives in ``fold-<k>/``, member j > 0 (another seed) in ``fold-<k>/member-<j>/``.
+    The model is what ``config.fusion`` names: a fusion strategy (``ensemble_size`` networks; member 0 in
+    ``fold-<k>/``, member j in ``fold-<k>/member-<j>/``), a classical baseline, or ``auto``: chosen by
+    inner cross-validation on this fold's training subjects (:mod:`fusemed.configure`).
     """
     L.seed_everything(config.seed + split.fold, workers=True, verbose=False)
     prep = Preprocessing.fit(cohort, split.train, modalities, config.spacing, config.grid, config.max_grid)
@@ -119,39 +122,37 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
     shapes = prep.shapes()
     slots = [Slot(m, cohort.spec.modalities[m].kind.value, shapes[m], cohort.spec.modalities[m].mesh)
              for m in modalities]
-    collate = Collate(modalities, shapes)
+    ctx = FoldContext(config, task, modalities, slots, split.fold, factory, callbacks, moddrop_fn)
 
-    def dataset(subjects: list[str]) -> CaseDataset:
-        return CaseDataset([cohort[s] for s in subjects], modalities, prep, task, config.cache)
+    def dataset(subjects: list[str], cache: bool = config.cache) -> CaseDataset:
+        return CaseDataset([cohort[s] for s in subjects], modalities, prep, task, cache)
 
-    train, val = dataset(split.train), dataset(split.val)
-    members = []
-    for j in range(config.ensemble_size):
-        member_dir = fold_dir if j == 0 else fold_dir / f"member-{j}"
-        seed = config.seed + split.fold + 1000 * j
-        meta = {"fold": split.fold, "member": j, "seed": seed, "modalities": modalities,
-                "slots": [asdict(s) for s in slots],
-                "task": {"name": task.name, "kind": task.kind, "n_classes": task.n_classes}}
-        model = fit_member(config, factory(config, slots, task), FoldDataModule(
-            train, val, collate, config.batch_size, config.num_workers, seed), member_dir, seed, meta,
-            callbacks, moddrop_fn)
-        members.append(model)
+    seed, extra = config.seed + split.fold, {}
+    if config.fusion == "auto":
+        from fusemed.configure.search import self_configure
+
+        fit_subjects = split.train + split.val
+        cases = [cohort[s] for s in fit_subjects]
+        predictor, extra["configuration"] = self_configure(
+            ctx, dataset(fit_subjects), fit_subjects, [task.strata(c) for c in cases], [c.site for c in cases],
+            fold_dir)
+    elif is_baseline(config.fusion):
+        predictor = fit_baseline(ctx, config.fusion, dataset(split.train + split.val), seed)
+    else:
+        predictor = fit_deep(ctx, dataset(split.train), dataset(split.val), fold_dir, seed)
     if rank_zero_only.rank != 0:
         return None
     calib_subjects, source = (split.calibration, "calibration") if split.calibration else (split.val, "validation")
 
     def outputs(subjects: list[str]) -> SplitOutputs:
         cases = [cohort[s] for s in subjects]
-        ds = CaseDataset(cases, modalities, prep, task, cache=False)
-        logits = [predict_logits(m, ds, collate, config.batch_size, config.mc_samples, config.seed + split.fold)
-                  for m in members]
-        stacked = (np.concatenate([z if z.ndim == 3 else z[None] for z in logits])
-                   if len(logits) > 1 or config.mc_samples else logits[0])
-        return SplitOutputs(subjects, stacked, stack_targets(task, cases), [pattern_of(c, modalities) for c in cases])
+        logits = predictor.predict(dataset(subjects, cache=False), ctx, config.mc_samples)
+        return SplitOutputs(subjects, logits, stack_targets(task, cases), [pattern_of(c, modalities) for c in cases])
 
     result = FoldOutputs(split.fold, task.kind, outputs(calib_subjects), outputs(split.test), source)
     save_fold_outputs(fold_dir, result)
-    atomic_write_json(fold_dir / "done.json", {"fold": split.fold, "members": config.ensemble_size})
+    save_predictor(fold_dir, predictor, ctx, **extra)
+    atomic_write_json(fold_dir / "done.json", {"fold": split.fold, "predictor": predictor.kind})
     return result
 
 
@@ -270,7 +271,27 @@ def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[s
     if task.kind == "survival":
         metrics.update(out_of_fold_integrated_brier(*_survival_splits(outputs)))
     metrics["task"] = {"target": task.name, "kind": task.kind, "folds": config.folds, "fusion": config.fusion}
+    chosen = configuration_summary(out)
+    if chosen:
+        metrics["configuration"] = chosen
     atomic_write_json(out / "metrics.json", metrics)
+
+
+def configuration_summary(out: Path) -> dict[str, Any] | None:
+    """What self-configuration chose in each fold (``fold-<k>/fold.json``), or None for a pinned model."""
+    import json
+
+    folds = {}
+    for path in sorted(out.glob("fold-*/fold.json"), key=lambda p: int(p.parent.name.split("-")[1])):
+        record = json.loads(path.read_text()).get("configuration")
+        if record:
+            folds[path.parent.name] = {k: record[k] for k in ("chosen", "scores", "pruned", "inner_folds", "why")}
+    if not folds:
+        return None
+    counts: dict[str, int] = {}
+    for record in folds.values():
+        counts[record["chosen"]] = counts.get(record["chosen"], 0) + 1
+    return {"chosen": counts, "folds": folds}
 
 
 def _survival_splits(outputs: list[FoldOutputs]) -> tuple[list, list]:

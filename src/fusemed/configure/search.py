@@ -1,0 +1,137 @@
+"""Choose a fold's model by inner cross-validation on its training subjects only (Optuna drives the trials).
+
+Each candidate (a classical baseline or a fusion strategy with the fingerprint's plan) is one Optuna trial,
+enqueued in the space's order. A trial fits the candidate on each inner fold's training subjects and
+scores it on the inner held-out subjects; after every inner fold it reports the running score, so Optuna's
+``MedianPruner`` can stop a candidate that is already below the median of those tried before it (the
+baselines come first and cost little, so they set the bar cheaply). The winner has the best inner score
+(ties: lower log-loss, then the earlier, simpler candidate). A winning baseline is refitted on all the
+fold's training subjects; a winning network keeps its inner-fold models as a cross-fitted ensemble
+(nnU-Net's fold ensemble), so no network is trained twice. Every trial goes to ``fold-<k>/trials.csv``.
+
+The outer test fold never enters: preprocessing was fitted on the outer training split, and the inner
+folds partition the outer training + validation subjects.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from sklearn.metrics import balanced_accuracy_score, log_loss, roc_auc_score
+from torch.utils.data import Dataset, Subset
+
+from fusemed.configure.fingerprint import fingerprint, plan
+from fusemed.configure.space import is_baseline
+from fusemed.evaluation.metrics import survival_metrics
+from fusemed.training.hooks import probabilities
+from fusemed.training.io import atomic_write_csv
+from fusemed.training.learners import DeepPredictor, FoldContext, Predictor, _targets, fit_baseline, fit_deep
+from fusemed.training.splits import make_folds
+
+log = logging.getLogger(__name__)
+
+
+def _mean_logits(logits: np.ndarray, kind: str) -> np.ndarray:
+    """Average a member axis in probability space (log-risk space for survival)."""
+    p = probabilities(logits, kind)
+    return p.mean(axis=0) if p.ndim == 3 else p
+
+
+def inner_score(kind: str, metric: str, y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> tuple[float, float]:
+    """``(score, log-loss)`` of pooled inner out-of-fold outputs; survival risks are scored per inner fold
+    (their offsets differ between fits) and averaged. Higher score is better; log-loss breaks ties."""
+    if kind == "survival":
+        values = [survival_metrics(y[folds == f, 0], y[folds == f, 1], p[folds == f, 0])["c_index"]
+                  for f in np.unique(folds)]
+        values = [v for v in values if v is not None]
+        return (float(np.mean(values)) if values else 0.5), 0.0
+    labels = np.arange(p.shape[1])
+    nll = float(log_loss(y, np.clip(p, 1e-7, 1), labels=labels))
+    metric = {"binary": "auroc", "multiclass": "balanced_accuracy"}[kind] if metric == "auto" else metric
+    if metric == "neg_log_loss":
+        return -nll, nll
+    if metric == "balanced_accuracy":
+        return float(balanced_accuracy_score(y, p.argmax(axis=1))), nll
+    if len(np.unique(y)) < 2:
+        return 0.5, nll
+    if kind == "binary":
+        return float(roc_auc_score(y, p[:, 1])), nll
+    return float(roc_auc_score(y, p, multi_class="ovr", labels=labels)), nll
+
+
+def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], strata: list[str],
+                   sites: list[str | None], fold_dir: Path) -> tuple[Predictor, dict[str, Any]]:
+    """Pick and fit the fold's model among ``config.search`` candidates; return it and the record of why."""
+    config, kind = ctx.config, ctx.task.kind
+    y = _targets(dataset)
+    present = np.array([[m in dataset[i]["inputs"] for m in ctx.modalities] for i in range(len(dataset))])
+    fp = fingerprint(ctx.task, ctx.slots, present, y)
+    deep = {k: v for k, v in plan(fp).items() if k not in config.pinned}
+    deep["model"] = {**deep.get("model", {}), **config.model}
+    names, k = config.search.resolve(kind, fp.n)
+    if config.uncertainty != "none":  # mc_dropout / ensemble / evidential need a network
+        names = [n for n in names if not is_baseline(n)] or names
+    inner = make_folds(subjects, strata, sites, k, config.seed + 31 * (ctx.fold + 1), config.val_fraction)
+    index = {s: i for i, s in enumerate(subjects)}
+    fitted: dict[str, list[Predictor]] = {}
+
+    def subset(ids: list[str]) -> Subset:
+        return Subset(dataset, [index[s] for s in ids])
+
+    def objective(trial: optuna.Trial) -> float:
+        name = trial.suggest_categorical("candidate", names)
+        outs, ys, fold_ids, members = [], [], [], []
+        for j, split in enumerate(inner):
+            seed = config.seed + ctx.fold + 100 * j
+            if is_baseline(name):
+                model: Predictor = fit_baseline(ctx, name, subset(split.train + split.val), seed)
+            else:
+                model = fit_deep(ctx, subset(split.train), subset(split.val), fold_dir, seed,
+                                 subdir=f"search/{name}/inner-{j}", overrides={**deep, "fusion": name}, members=1)
+            test = subset(split.test)
+            outs.append(_mean_logits(model.predict(test, ctx), kind))
+            ys.append(y[[index[s] for s in split.test]])
+            fold_ids.append(np.full(len(split.test), j))
+            members.append(model)
+            score, nll = inner_score(kind, config.search.metric, np.concatenate(ys), np.concatenate(outs),
+                                     np.concatenate(fold_ids))
+            trial.report(score, j)
+            if config.search.prune and j < len(inner) - 1 and trial.should_prune():
+                trial.set_user_attr("inner_folds_run", j + 1)
+                raise optuna.TrialPruned()
+        trial.set_user_attr("nll", nll)
+        trial.set_user_attr("inner_folds_run", len(inner))
+        fitted[name] = members
+        return score
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    for name in names:
+        study.enqueue_trial({"candidate": name})
+    study.optimize(objective, n_trials=len(names))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = max(done, key=lambda t: (round(t.value, 6), -t.user_attrs.get("nll", 0.0), -t.number))
+    chosen = best.params["candidate"]
+    trials = study.trials_dataframe(attrs=("number", "params", "value", "state", "user_attrs", "duration"))
+    trials["duration"] = trials["duration"].dt.total_seconds()
+    atomic_write_csv(fold_dir / "trials.csv", trials)
+    if is_baseline(chosen):
+        predictor: Predictor = fit_baseline(ctx, chosen, dataset, config.seed + ctx.fold)
+    else:
+        members = [m for fit in fitted[chosen] for m in fit.members]  # type: ignore[attr-defined]
+        paths = [p for fit in fitted[chosen] for p in fit.paths]  # type: ignore[attr-defined]
+        predictor = DeepPredictor(members, paths, {**deep, "fusion": chosen})
+    scores = {t.params["candidate"]: (None if t.value is None or not math.isfinite(t.value) else round(t.value, 4))
+              for t in study.trials}
+    record = {"chosen": chosen, "scores": scores, "inner_folds": k, "candidates": names,
+              "pruned": [t.params["candidate"] for t in study.trials if t.state == optuna.trial.TrialState.PRUNED],
+              "fingerprint": fp.to_dict(), "plan": deep,
+              "why": f"best inner {k}-fold score {scores[chosen]} among {len(done)} completed candidates"}
+    log.info("fold %d: self-configuration chose %s (%s)", ctx.fold, chosen, scores)
+    return predictor, record

@@ -1,0 +1,150 @@
+"""Self-configuration (`fusion: auto`) and classical baselines through the one training pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+from training_helpers import make_training_cohort
+
+import fusemed.training.learners as learners
+from fusemed.configure import SearchSpace
+from fusemed.training import TrainConfig, predict_cohort, train_run
+
+
+def make_edge_cohort(root: Path, n: int = 200, nodes: int = 20, seed: int = 0) -> Path:
+    """Graph-only cohort whose binary label sits in ONE edge weight (3, 7); every other edge is noise."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        y = int(i % 2)
+        a = rng.normal(0.0, 1.0, (nodes, nodes))
+        a = (a + a.T) / 2
+        a[3, 7] = a[7, 3] = 1.6 * y + rng.normal(0.0, 0.6)
+        np.fill_diagonal(a, 0.0)
+        np.savez(root / f"g{i}.npz", adjacency=a)
+        rows.append({"subject": f"s{i:03d}", "conn": f"g{i}.npz", "y": y})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    spec = {"name": "edge", "modalities": {"conn": {"kind": "graph"}}, "targets": {"y": {"kind": "binary"}}}
+    (root / "cohort.yaml").write_text(yaml.safe_dump(spec))
+    return root
+
+
+def test_a_search_space_typo_fails_before_any_cohort_file_is_read(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-cohort"  # never created: reading it would raise FileNotFoundError
+    with pytest.raises(ValueError, match="did you mean 'logistic'"):
+        TrainConfig(cohort=missing, target="y", search={"candidates": ["logisitc", "late"]})
+    with pytest.raises(ValueError, match="hemis"):
+        TrainConfig(cohort=missing, target="y", fusion="hemsi")
+    with pytest.raises(ValueError, match="extra"):
+        TrainConfig(cohort=missing, target="y", search={"candidate": ["late"]})
+
+
+def test_explicit_keys_are_pinned_and_the_rest_left_to_the_plan(tmp_path: Path) -> None:
+    config = TrainConfig(cohort=tmp_path, target="y", lr=0.05)
+    assert config.fusion == "auto" and config.pinned == ["lr"]
+    again = TrainConfig.model_validate(config.model_dump(mode="json"))
+    assert again.pinned == ["lr"]  # saved with the run: a resumed run keeps the same plan
+    assert SearchSpace().resolve("survival", 40) == (["cox", "late", "concat"], 3)
+
+
+@pytest.fixture(scope="module")
+def edge_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("edge")
+    cohort = make_edge_cohort(root / "cohort")
+    run = train_run(TrainConfig(cohort=cohort, target="y", folds=3, progress=False, seed=1), root / "run")
+    return cohort, run
+
+
+def test_self_configuration_learns_a_label_that_sits_in_one_edge(edge_run: tuple[Path, Path]) -> None:
+    _, run = edge_run
+    frame = pd.read_csv(run / "predictions.csv")
+    assert sorted(frame["subject"]) == [f"s{i:03d}" for i in range(200)]
+    assert roc_auc_score(frame["y_true"], frame["p"]) >= 0.9
+    metrics = json.loads((run / "metrics.json").read_text())
+    chosen = metrics["configuration"]
+    assert sum(chosen["chosen"].values()) == 3
+    for k in range(3):  # every trial of every fold is on record, with why the winner won
+        trials = pd.read_csv(run / f"fold-{k}" / "trials.csv")
+        assert set(trials["params_candidate"]) == {"logistic", "gbm", "late", "concat"}
+        record = json.loads((run / f"fold-{k}" / "fold.json").read_text())["configuration"]
+        assert record["chosen"] in record["scores"] and record["fingerprint"]["n"] > 100
+
+
+def test_predict_reapplies_each_folds_chosen_model(edge_run: tuple[Path, Path]) -> None:
+    from fusemed.cohort import Cohort
+
+    cohort, run = edge_run
+    frame, logits = predict_cohort(run, Cohort.load(cohort))
+    assert len(frame) == 200 and logits.shape[1] == 200 and np.isfinite(logits).all()
+    assert roc_auc_score(frame["y_true"], frame["p"]) >= 0.9  # (in-sample for 2/3 of each fold's models)
+
+
+def test_baselines_and_the_search_never_fit_on_a_test_subject(tmp_path: Path, monkeypatch) -> None:
+    """Every fit (baseline, network, inner-CV trial) sees only its outer fold's training subjects."""
+    cohort = make_training_cohort(tmp_path / "cohort", n=24)
+    seen: list[tuple[int, set[str]]] = []
+
+    def subjects(dataset) -> set[str]:
+        return {dataset[i]["subject"] for i in range(len(dataset))}
+
+    real_baseline, real_deep = learners.fit_baseline, learners.fit_deep
+
+    def spy_baseline(ctx, name, train, seed):
+        seen.append((ctx.fold, subjects(train)))
+        return real_baseline(ctx, name, train, seed)
+
+    def spy_deep(ctx, train, val, *args, **kw):
+        seen.append((ctx.fold, subjects(train) | subjects(val)))
+        return real_deep(ctx, train, val, *args, **kw)
+
+    import fusemed.configure.search as search
+    import fusemed.training.runner as runner
+
+    for module in (runner, search):
+        monkeypatch.setattr(module, "fit_baseline", spy_baseline)
+        monkeypatch.setattr(module, "fit_deep", spy_deep)
+    config = TrainConfig(cohort=cohort, target="outcome", folds=2, progress=False, epochs=2, spacing=4.0,
+                         calibration_fraction=0.2, search={"candidates": ["logistic", "late"], "prune": False})
+    run = train_run(config, tmp_path / "run")
+    splits = json.loads((run / "splits.json").read_text())
+    assert len(seen) >= 2 * 2 * 3  # 2 folds x 2 candidates x 3 inner folds (+ a refit where logistic won)
+    for fold, fitted in seen:
+        allowed = set(splits[fold]["train"]) | set(splits[fold]["val"])
+        assert fitted <= allowed, f"fold {fold} fit on {sorted(fitted - allowed)}"
+    frame = pd.read_csv(run / "predictions.csv")
+    assert frame["subject"].is_unique and len(frame) == 24
+
+
+def test_self_configuration_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    cohort = make_edge_cohort(tmp_path / "cohort", n=40, nodes=8)
+    config = TrainConfig(cohort=cohort, target="y", folds=2, progress=False, seed=4,
+                         search={"candidates": ["logistic", "gbm", "late"]})
+    a = train_run(config, tmp_path / "a")
+    b = train_run(config, tmp_path / "b")
+    assert (a / "predictions.csv").read_bytes() == (b / "predictions.csv").read_bytes()
+    for k in range(2):
+        ta, tb = (pd.read_csv(r / f"fold-{k}" / "trials.csv") for r in (a, b))
+        pd.testing.assert_frame_equal(ta.drop(columns="duration"), tb.drop(columns="duration"))
+
+
+@pytest.mark.parametrize("name", ["logistic", "gbm"])
+def test_a_baseline_run_has_the_same_contract_as_a_fusion(tmp_path: Path, name: str) -> None:
+    cohort = make_training_cohort(tmp_path / "cohort", n=16)
+    run = train_run(TrainConfig(cohort=cohort, target="grade", fusion=name, folds=2, progress=False,
+                                calibrate=True, calibration_fraction=0.25), tmp_path / "run")
+    frame = pd.read_csv(run / "predictions.csv")
+    assert {"subject", "fold", "pattern", "y_true", "p", "y_pred", "p_0"} <= set(frame.columns)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["task"]["fusion"] == name and "balanced_accuracy" in metrics
+
+
+def test_a_baseline_refuses_an_uncertainty_method_that_needs_a_network(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="classical baseline"):
+        TrainConfig(cohort=tmp_path, target="y", fusion="logistic", uncertainty="mc_dropout")
