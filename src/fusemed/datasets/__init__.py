@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fusemed.datasets import flchain, independent, mice, wdbc, whas500  # noqa: F401 - they register
-from fusemed.datasets._common import DATASETS, DatasetUnavailable, Loader
+from fusemed.datasets._common import DATASETS, DatasetUnavailable, Loader, takes_subjects
 
 
 def load_dataset(name: str, out: str | Path, *, seed: int = 0, missing: float = 0.0, **options: object) -> Path:
@@ -29,4 +29,4 @@ def load_dataset(name: str, out: str | Path, *, seed: int = 0, missing: float = 
     return DATASETS[name](Path(out), seed=seed, missing=missing, **options)
 
 
-__all__ = ["DATASETS", "DatasetUnavailable", "Loader", "load_dataset"]
+__all__ = ["DATASETS", "DatasetUnavailable", "Loader", "load_dataset", "takes_subjects"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from fusemed.models.registry import Registry
 #: ``name -> loader(out, *, seed=0, missing=0.0, **options) -> Path``: each loader writes a cohort folder.
 Loader = Callable[..., Path]
 DATASETS: Registry[Loader] = Registry("dataset")
+
+
+def takes_subjects(name: str) -> bool:
+    """Whether dataset ``name`` is generated (its loader takes ``subjects=``) rather than of fixed size."""
+    return "subjects" in inspect.signature(DATASETS[name]).parameters
 
 
 class DatasetUnavailable(ImportError):
