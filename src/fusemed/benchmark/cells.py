@@ -16,10 +16,18 @@ log = logging.getLogger(__name__)
 
 
 def simulate_job(job: CohortJob, progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write the job's simulated cohort with ``fusemed.simulate.simulate_cohort``."""
+    """Write the job's cohort: its ``fusemed.datasets`` loader, else ``fusemed.simulate.simulate_cohort``."""
+    s = job.spec
+    if s.dataset is not None:
+        from fusemed.datasets import load_dataset, takes_subjects
+
+        options = {"subjects": s.subjects} if takes_subjects(s.dataset) else {}
+        root = load_dataset(s.dataset, job.folder, seed=s.seed, missing=job.missing, **options)
+        if progress is not None:
+            progress(1, 1)
+        return root
     from fusemed.simulate import simulate_cohort
 
-    s = job.spec
     return simulate_cohort(s.scenario, job.folder, n_subjects=s.subjects, seed=s.seed, spacing=s.spacing,
                            missing=job.missing, missing_scheme=s.scheme, sites=s.sites, progress=progress)
 

@@ -5,6 +5,7 @@ Example (``benchmarks/coma.yaml``)::
     name: coma
     cohorts:
       - {scenario: coma, subjects: 200, missing: [0.0, 0.3, 0.6], scheme: mcar, spacing: 4.0}
+      - {dataset: mice, missing: [0.0], seed: 0}      # a fusemed.datasets loader (real or independent)
     fusions: [early, late, attention, hemis]
     uncertainty: [ensemble]
     seeds: [0]
@@ -18,15 +19,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
 
+#: keys that only the simulator reads: an error next to ``dataset:`` (they would be silently ignored)
+_SIMULATOR_KEYS = ("scenario", "scheme", "spacing", "sites")
+
+
 class CohortGrid(BaseModel):
-    """Simulated cohorts (``fusemed.simulate.simulate_cohort``): one per missing rate, or an existing folder."""
+    """Cohorts, one per missing rate: simulated (``fusemed.simulate.simulate_cohort``), laid out by a
+    ``fusemed.datasets`` loader (``dataset:``), or an existing folder (``path:``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,13 +44,44 @@ class CohortGrid(BaseModel):
     spacing: float | None = Field(None, description="voxel size in mm (simulator default when empty)")
     sites: int = Field(3, ge=1)
     path: Path | None = Field(None, description="an existing cohort folder instead of a simulated one")
+    dataset: str | None = Field(None, description="a fusemed.datasets loader (mice, whas500, …) instead")
 
     _missing = field_validator("missing", mode="before")(classmethod(lambda cls, v: _as_list(v)))
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from fusemed.datasets import DATASETS
+
+        DATASETS[value]  # raises "unknown dataset …, did you mean …"
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CohortGrid:
+        if self.dataset is None:
+            return self
+        from fusemed.datasets import takes_subjects
+
+        if self.path is not None:
+            raise ValueError("give either `dataset:` or `path:`, not both")
+        ignored = [k for k in _SIMULATOR_KEYS if k in self.model_fields_set]
+        if "subjects" in self.model_fields_set and not takes_subjects(self.dataset):
+            ignored.append("subjects")
+        if ignored:
+            raise ValueError(f"dataset {self.dataset!r} does not use {', '.join(ignored)}")
+        return self
 
     def cohort_ids(self) -> list[tuple[str, float]]:
         """``(folder name, missing rate)`` of each cohort this entry expands to."""
         if self.path is not None:
             return [(Path(self.path).name, float("nan"))]
+        if self.dataset is not None:
+            from fusemed.datasets import takes_subjects
+
+            size = f"-n{self.subjects}" if takes_subjects(self.dataset) else ""
+            return [(f"{self.dataset}{size}-miss{int(round(100 * m)):02d}-s{self.seed}", m) for m in self.missing]
         return [(f"{self.scenario}-n{self.subjects}-{self.scheme}{int(round(100 * m)):02d}-s{self.seed}", m)
                 for m in self.missing]
 

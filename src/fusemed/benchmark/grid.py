@@ -2,7 +2,7 @@
 
 Layout under the output folder::
 
-    DIR/cohorts/<cohort id>/                     simulated cohort (cohort.yaml, manifest.csv, truth/)
+    DIR/cohorts/<cohort id>/                     simulated or dataset cohort (cohort.yaml, manifest.csv[, truth/])
     DIR/runs/<cohort id>/<fusion>-<uncertainty>-s<seed>/   one training run per cell
 """
 
@@ -18,7 +18,8 @@ from fusemed.benchmark.config import BenchmarkConfig, CohortGrid
 
 @dataclass(frozen=True)
 class CohortJob:
-    """One cohort of the grid: simulated into ``folder`` unless ``spec.path`` points at an existing one."""
+    """One cohort of the grid: written into ``folder`` (simulator or dataset loader) unless ``spec.path``
+    points at an existing one."""
 
     cohort_id: str
     missing: float
@@ -27,7 +28,13 @@ class CohortJob:
 
     @property
     def simulated(self) -> bool:
+        """Written by the benchmark (simulator or dataset loader), not an existing folder."""
         return self.spec.path is None
+
+    @property
+    def complete(self) -> bool:
+        """Already written: simulated cohorts also need their truth; a dataset's may have none (real data)."""
+        return cohort_complete(self.folder, truth=self.spec.dataset is None)
 
 
 @dataclass
@@ -50,9 +57,14 @@ class Cell:
         return f"{self.cohort_id}/{self.run_dir.name}"
 
 
-def cohort_complete(folder: Path) -> bool:
-    """A simulated cohort is complete once its manifest, spec and truth table are all written."""
-    return all((folder / f).is_file() for f in ("cohort.yaml", "manifest.csv", "truth/oracle.csv"))
+def cohort_complete(folder: Path, *, truth: bool = True) -> bool:
+    """A simulated cohort is complete once its manifest, spec and truth table are all written.
+
+    ``truth=False`` (dataset loaders): the spec and manifest suffice — ``write_cohort`` writes them last,
+    after every file and any ``truth/``.
+    """
+    files = ("cohort.yaml", "manifest.csv") + (("truth/oracle.csv",) if truth else ())
+    return all((folder / f).is_file() for f in files)
 
 
 def run_complete(run: Path) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fusemed.benchmark.cells import simulate_job, train_cell
 from fusemed.benchmark.config import BenchmarkConfig
-from fusemed.benchmark.grid import Cell, CohortJob, applicable, cohort_complete, plan, run_complete
+from fusemed.benchmark.grid import Cell, CohortJob, applicable, plan, run_complete
 from fusemed.benchmark.results import write_results
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def _simulate(jobs: list[CohortJob], simulate_fn: Callable[..., Path], n_jobs: i
     for job in jobs:
         if not job.simulated and not (job.folder / "cohort.yaml").is_file():
             raise FileNotFoundError(f"benchmark cohort {job.folder}: no cohort.yaml")
-    todo = [j for j in jobs if j.simulated and not cohort_complete(j.folder)]
+    todo = [j for j in jobs if j.simulated and not j.complete]
     done = len(jobs) - len(todo)
     notify("cohort", "complete", done, len(jobs))
     if n_jobs <= 1 or len(todo) <= 1:
@@ -127,7 +127,8 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
         config: a :class:`BenchmarkConfig` or the path of its YAML file.
         out: output folder (cohorts, runs, results).
         train_fn: trains one cell into ``cell.run_dir`` (default: ``fusemed.training.train_run``).
-        simulate_fn: writes one cohort (default: ``fusemed.simulate.simulate_cohort``).
+        simulate_fn: writes one cohort (default: its ``fusemed.datasets`` loader or
+            ``fusemed.simulate.simulate_cohort``).
         on_event: progress hook ``(stage, name, done, total)``.
         report: also write ``report.html`` over every completed cell.
         train: ``False`` only collects the cells already complete (results of an interrupted grid).

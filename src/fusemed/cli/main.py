@@ -39,6 +39,7 @@ def _register() -> None:
 
     app.command("validate")(validate.validate_command)
     app.command("simulate")(simulate.simulate_command)
+    app.command("dataset")(importlib.import_module("fusemed.cli.dataset").dataset_command)
     app.command("train")(train.train_command)
     app.command("evaluate")(evaluate.evaluate_command)
     app.command("predict")(predict.predict_command)
