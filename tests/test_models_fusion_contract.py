@@ -74,12 +74,32 @@ def test_every_strategy_documents_itself_in_the_catalogue(fusion: str) -> None:
     assert f"| `{fusion}` | {cls.mechanism} |" in fusion_table()
 
 
+# the low-capacity encoders (and their non-default variants), selected together, under every strategy
+ENCODER_SETS = {
+    "regional-edge-linear": {"volume_encoder": "regional", "graph_encoder": "edge", "tabular_encoder": "linear"},
+    "brainnetcnn-grid2": {"volume_encoder": "regional", "regional_grid": 2, "graph_encoder": "brainnetcnn"},
+    "edge-rank2": {"graph_encoder": "edge", "edge_rank": 2},
+}
+
+
 @pytest.mark.parametrize("task_kind", sorted(TASKS))
 @pytest.mark.parametrize("fusion", sorted(FUSIONS))
 def test_fusion_contract(fusion: str, task_kind: str) -> None:
+    check_fusion_contract(ModelConfig(fusion=fusion, embed_dim=16, hidden=16, volume_channels=(4, 8)), task_kind)
+
+
+@pytest.mark.parametrize("encoders", sorted(ENCODER_SETS))
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+def test_fusion_contract_with_low_capacity_encoders(fusion: str, encoders: str) -> None:
+    config = ModelConfig(fusion=fusion, embed_dim=16, hidden=16, volume_channels=(4, 8), **ENCODER_SETS[encoders])
+    check_fusion_contract(config, "binary")
+    check_every_parameter_in_the_graph(config.model_copy(update={"embed_dim": 8, "hidden": 8}))
+
+
+def check_fusion_contract(config: ModelConfig, task_kind: str) -> None:
     torch.manual_seed(0)
     task = TASKS[task_kind]
-    model = build_model(ModelConfig(fusion=fusion, embed_dim=16, hidden=16, volume_channels=(4, 8)), MODALITIES, task)
+    model = build_model(config, MODALITIES, task)
     inputs, target = make_batch(PATTERNS), make_target(task, len(PATTERNS))
     out_dim = task.n_classes if task_kind == "multiclass" else 1
 
@@ -166,10 +186,12 @@ def test_early_fusion_rejects_volumes_on_different_grids() -> None:
 @pytest.mark.parametrize("fusion", sorted(FUSIONS))
 def test_every_parameter_gets_a_gradient_even_when_a_modality_is_absent_from_the_batch(fusion: str) -> None:
     """What DDP needs to run without find_unused_parameters: no parameter is left out of the graph."""
+    check_every_parameter_in_the_graph(ModelConfig(fusion=fusion, embed_dim=8, hidden=8, volume_channels=(4,)))
+
+
+def check_every_parameter_in_the_graph(config: ModelConfig) -> None:
     torch.manual_seed(0)
-    model = build_model(
-        ModelConfig(fusion=fusion, embed_dim=8, hidden=8, volume_channels=(4,)), MODALITIES, TASKS["binary"]
-    )
+    model = build_model(config, MODALITIES, TASKS["binary"])
     present = PATTERNS[~PATTERNS[:, 1]]  # nobody has a PET scan in this batch
     model.loss(model(make_batch(present), present), make_target(TASKS["binary"], len(present))).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
