@@ -45,6 +45,9 @@ class CohortGrid(BaseModel):
     sites: int = Field(3, ge=1)
     path: Path | None = Field(None, description="an existing cohort folder instead of a simulated one")
     dataset: str | None = Field(None, description="a fusemed.datasets loader (mice, whas500, …) instead")
+    target: str | None = Field(None, description="the target these cohorts are trained on (default: train.target)")
+    baselines: list[str] | None = Field(None, description="classical baselines for these cohorts (default: the "
+                                                          "grid's)")
 
     _missing = field_validator("missing", mode="before")(classmethod(lambda cls, v: _as_list(v)))
 

@@ -26,6 +26,10 @@ class CohortJob:
     folder: Path
     spec: CohortGrid
 
+    def train(self, shared: dict[str, Any]) -> dict[str, Any]:
+        """The grid's shared training keys, with this cohort's own target if it names one."""
+        return {**shared, **({"target": self.spec.target} if self.spec.target else {})}
+
     @property
     def simulated(self) -> bool:
         """Written by the benchmark (simulator or dataset loader), not an existing folder."""
@@ -92,14 +96,14 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
                 for seed in config.seeds:
                     name = f"{fusion}-{unc}-s{seed}" if config.task == "prognosis" else f"{fusion}-s{seed}"
                     cells.append(Cell(job.cohort_id, job.missing, fusion, unc, seed, job.folder,
-                                      out / "runs" / job.cohort_id / name, config.task, dict(config.train),
+                                      out / "runs" / job.cohort_id / name, config.task, job.train(config.train),
                                       config.threads_per_job))
         if config.task == "prognosis":  # baselines have no uncertainty axis: one cell per seed
-            for name in config.baselines:
+            for name in (job.spec.baselines if job.spec.baselines is not None else config.baselines):
                 for seed in config.seeds:
                     cells.append(Cell(job.cohort_id, job.missing, name, "none", seed, job.folder,
                                       out / "runs" / job.cohort_id / f"{name}-none-s{seed}", config.task,
-                                      baseline_options(config.train), config.threads_per_job))
+                                      baseline_options(job.train(config.train)), config.threads_per_job))
     if config.task == "detection":  # detectors have no uncertainty axis: one cell per (cohort, detector, seed)
         seen: dict[Path, Cell] = {}
         for cell in cells:

@@ -13,7 +13,11 @@ def train_command(
     out: Path = typer.Option(..., "--out", help="Run folder to write (or resume)."),
     cohort: Path | None = typer.Option(None, "--cohort", help="Cohort folder (cohort.yaml + manifest)."),
     target: str | None = typer.Option(None, "--target", help="Target declared in cohort.yaml."),
-    fusion: str | None = typer.Option(None, "--fusion", help="Fusion strategy (early, late, concat, ...)."),
+    fusion: str | None = typer.Option(
+        None, "--fusion",
+        help="auto (default: self-configure by inner CV), a fusion (early, late, concat, hemis, ...) or a classical "
+        "baseline (logistic, gbm, cox).",
+    ),
     model: str | None = typer.Option(
         None,
         "--model",
@@ -88,10 +92,9 @@ def train_command(
         if missing:
             raise typer.BadParameter(f"give {' and '.join(missing)} (or --config FILE.yaml)")
         cfg = TrainConfig(**given)
-    console.print(
-        f"[bold]fusemed train[/]: {cfg.cohort} -> {out} ({cfg.fusion}, target {cfg.target}, "
-        f"{cfg.folds} folds, up to {cfg.epochs} epochs)"
-    )
+    model = ("self-configured: " + ", ".join(cfg.search.candidates or ["default candidates"])
+             if cfg.fusion == "auto" else f"{cfg.fusion}, up to {cfg.epochs} epochs")
+    console.print(f"[bold]fusemed train[/]: {cfg.cohort} -> {out} ({model}; target {cfg.target}, {cfg.folds} folds)")
     run = train_run(cfg, out)
     _print_metrics(run / "metrics.json")
 

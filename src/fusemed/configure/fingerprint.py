@@ -43,8 +43,15 @@ class Fingerprint:
         """Mean share of absent modalities over the fold's subjects."""
         return float(np.mean([1.0 - m["present"] for m in self.modalities.values()])) if self.modalities else 0.0
 
+    @property
+    def n_features(self) -> int:
+        """Length of the classical feature vector (edges, columns, regions): what a baseline must fit."""
+        sizes = {"graph": lambda s: s[0] * (s[0] - 1) // 2 + max(0, s[1] - s[0]),
+                 "tabular": lambda s: s[0], "volume": lambda s: 64 * s[0], "surface": lambda s: 324 * s[1]}
+        return int(sum(sizes[m["kind"]](m["shape"]) for m in self.modalities.values()))
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "missing_rate": self.missing_rate}
+        return {**asdict(self), "missing_rate": self.missing_rate, "n_features": self.n_features}
 
 
 def fingerprint(task: Any, slots: list[Any], present: np.ndarray, targets: np.ndarray) -> Fingerprint:
@@ -66,11 +73,16 @@ def plan(fp: Fingerprint) -> dict[str, Any]:
     batches = max(1, math.ceil(0.6 * fp.n / batch))  # inner training split of the fold
     epochs = int(np.clip(math.ceil(TARGET_STEPS / batches), 15, 100))
     width = 16 if small else 32
+    edges = max((m["shape"][0] * (m["shape"][0] - 1) // 2 for m in fp.modalities.values() if m["kind"] == "graph"),
+                default=0)
     model = {
         "embed_dim": width,
         "hidden": width,
-        "dropout": 0.3 if small else 0.1,
+        # an edge vector holds more weights than there are subjects: strong input dropout, and a low-rank
+        # bilinear readout once it has thousands of entries (docs/models.md measures both)
+        "dropout": 0.5 if small else 0.2,
         "graph_encoder": "edge",
+        "edge_rank": 2 if edges > 2000 else 0,
         "tabular_encoder": "linear" if small else "mlp",
         "volume_encoder": "regional" if fp.n < 60 else "cnn",
         "volume_channels": [4, 8, 16] if small else [8, 16, 32],

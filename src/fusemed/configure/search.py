@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,15 @@ from fusemed.configure.space import is_baseline
 from fusemed.evaluation.metrics import survival_metrics
 from fusemed.training.hooks import probabilities
 from fusemed.training.io import atomic_write_csv
-from fusemed.training.learners import DeepPredictor, FoldContext, Predictor, _targets, fit_baseline, fit_deep
+from fusemed.training.learners import (
+    BlendPredictor,
+    DeepPredictor,
+    FoldContext,
+    Predictor,
+    _targets,
+    fit_baseline,
+    fit_deep,
+)
 from fusemed.training.splits import make_folds
 
 log = logging.getLogger(__name__)
@@ -51,7 +60,8 @@ def inner_score(kind: str, metric: str, y: np.ndarray, p: np.ndarray, folds: np.
         values = [v for v in values if v is not None]
         return (float(np.mean(values)) if values else 0.5), 0.0
     labels = np.arange(p.shape[1])
-    nll = float(log_loss(y, np.clip(p, 1e-7, 1), labels=labels))
+    q = np.clip(p, 1e-7, 1)
+    nll = float(log_loss(y, q / q.sum(axis=1, keepdims=True), labels=labels))
     metric = {"binary": "auroc", "multiclass": "balanced_accuracy"}[kind] if metric == "auto" else metric
     if metric == "neg_log_loss":
         return -nll, nll
@@ -64,6 +74,34 @@ def inner_score(kind: str, metric: str, y: np.ndarray, p: np.ndarray, folds: np.
     return float(roc_auc_score(y, p, multi_class="ovr", labels=labels)), nll
 
 
+def _final(ctx: FoldContext, name: str, dataset: Dataset, fitted: dict[str, list[Predictor]],
+           deep: dict[str, Any]) -> Predictor:
+    """A chosen baseline refitted on every training subject of the fold; a chosen network's inner models."""
+    if is_baseline(name):
+        return fit_baseline(ctx, name, dataset, ctx.config.seed + ctx.fold)
+    members = [m for fit in fitted[name] for m in fit.members]  # type: ignore[attr-defined]
+    paths = [p for fit in fitted[name] for p in fit.paths]  # type: ignore[attr-defined]
+    return DeepPredictor(members, paths, {**deep, "fusion": name})
+
+
+def best_blend(kind: str, metric: str, oof: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+               ranked: list[str], best: float) -> tuple[list[str], float] | None:
+    """The equal-weight average of the top 2 or top 3 candidates, if its pooled inner score beats ``best``
+    (computed from the trials' own inner out-of-fold outputs: no model is fitted for it)."""
+    if kind == "survival":  # risks of different fits have different offsets and scales
+        return None
+    found = None
+    for k in (2, 3):
+        names = [n for n in ranked if n in oof][:k]
+        if len(names) < k:
+            break
+        y, _, folds = oof[names[0]]
+        score, _ = inner_score(kind, metric, y, np.mean([oof[n][1] for n in names], axis=0), folds)
+        if score > (found[1] if found else best) + 1e-9:
+            found = (names, score)
+    return found
+
+
 def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], strata: list[str],
                    sites: list[str | None], fold_dir: Path) -> tuple[Predictor, dict[str, Any]]:
     """Pick and fit the fold's model among ``config.search`` candidates; return it and the record of why."""
@@ -73,12 +111,13 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
     fp = fingerprint(ctx.task, ctx.slots, present, y)
     deep = {k: v for k, v in plan(fp).items() if k not in config.pinned}
     deep["model"] = {**deep.get("model", {}), **config.model}
-    names, k = config.search.resolve(kind, fp.n)
+    names, k = config.search.resolve(kind, fp.n, fp.n_features)
     if config.uncertainty != "none":  # mc_dropout / ensemble / evidential need a network
         names = [n for n in names if not is_baseline(n)] or names
     inner = make_folds(subjects, strata, sites, k, config.seed + 31 * (ctx.fold + 1), config.val_fraction)
     index = {s: i for i, s in enumerate(subjects)}
     fitted: dict[str, list[Predictor]] = {}
+    oof: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # name -> pooled inner (y, p, inner fold)
 
     def subset(ids: list[str]) -> Subset:
         return Subset(dataset, [index[s] for s in ids])
@@ -107,6 +146,7 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
         trial.set_user_attr("nll", nll)
         trial.set_user_attr("inner_folds_run", len(inner))
         fitted[name] = members
+        oof[name] = (np.concatenate(ys), np.concatenate(outs), np.concatenate(fold_ids))
         return score
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -118,17 +158,23 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = max(done, key=lambda t: (round(t.value, 6), -t.user_attrs.get("nll", 0.0), -t.number))
     chosen = best.params["candidate"]
+    blend = best_blend(kind, config.search.metric, oof, [t.params["candidate"] for t in sorted(
+        done, key=lambda t: -t.value)], best.value) if config.search.blend else None
     trials = study.trials_dataframe(attrs=("number", "params", "value", "state", "user_attrs", "duration"))
     trials["duration"] = trials["duration"].dt.total_seconds()
+    if blend is not None:
+        trials.loc[len(trials), ["params_candidate", "value", "state"]] = ["+".join(blend[0]), blend[1], "BLEND"]
     atomic_write_csv(fold_dir / "trials.csv", trials)
-    if is_baseline(chosen):
-        predictor: Predictor = fit_baseline(ctx, chosen, dataset, config.seed + ctx.fold)
-    else:
-        members = [m for fit in fitted[chosen] for m in fit.members]  # type: ignore[attr-defined]
-        paths = [p for fit in fitted[chosen] for p in fit.paths]  # type: ignore[attr-defined]
-        predictor = DeepPredictor(members, paths, {**deep, "fusion": chosen})
+    keep = set(blend[0]) if blend is not None else {chosen}
+    for name in names:  # losers' trial networks are on record in trials.csv; their weights are not kept
+        if name not in keep:
+            shutil.rmtree(fold_dir / "search" / name, ignore_errors=True)
+    parts = [_final(ctx, name, dataset, fitted, deep) for name in (blend[0] if blend else [chosen])]
+    predictor: Predictor = BlendPredictor(parts, kind) if blend is not None else parts[0]
     scores = {t.params["candidate"]: (None if t.value is None or not math.isfinite(t.value) else round(t.value, 4))
               for t in study.trials}
+    if blend is not None:
+        chosen, scores[" + ".join(blend[0])] = " + ".join(blend[0]), round(blend[1], 4)
     record = {"chosen": chosen, "scores": scores, "inner_folds": k, "candidates": names,
               "pruned": [t.params["candidate"] for t in study.trials if t.state == optuna.trial.TrialState.PRUNED],
               "fingerprint": fp.to_dict(), "plan": deep,

@@ -18,6 +18,10 @@ DEFAULT_CANDIDATES = {
 }
 
 
+#: above this many classical features, ``gbm`` is not a default candidate
+GBM_MAX_FEATURES = 5000
+
+
 def candidate_names() -> list[str]:
     """Every name a candidate may take: registered baselines, then fusion strategies."""
     from fusemed.models.baselines import BASELINES
@@ -43,6 +47,8 @@ class SearchSpace(BaseModel):
         None, ge=2, le=10, description="inner CV folds (default: 3 below 150 subjects, else 2)")
     prune: bool = Field(True, description="stop a candidate after an inner fold where it is below the median "
                                           "of the candidates tried so far (Optuna MedianPruner)")
+    blend: bool = Field(True, description="also try the equal-weight average of the 2 and 3 best candidates "
+                                          "(classification; chosen only if its inner score is higher)")
     metric: Literal["auto", "auroc", "balanced_accuracy", "neg_log_loss", "c_index"] = Field(
         "auto", description="inner-CV score (auto: AUROC binary, balanced accuracy multiclass, C-index survival)")
 
@@ -58,11 +64,15 @@ class SearchSpace(BaseModel):
             raise ValueError(f"search.candidates is empty; choose among {names}")
         return list(dict.fromkeys(look_up_option(v, names) for v in value))
 
-    def resolve(self, task_kind: str, n: int) -> tuple[list[str], int]:
-        """``(candidates fit for the task, inner folds)`` for a fold of ``n`` subjects."""
+    def resolve(self, task_kind: str, n: int, n_features: int = 0) -> tuple[list[str], int]:
+        """``(candidates fit for the task, inner folds)`` for a fold of ``n`` subjects whose classical feature
+        vector has ``n_features`` entries. By default gradient boosting is left out above
+        ``GBM_MAX_FEATURES`` (a 332-region connectome has 54,946 edges: boosting then costs minutes a fit
+        and cannot beat a penalised linear model at tens of subjects); a space that names it keeps it."""
         from fusemed.models.baselines import BASELINES
 
-        names = self.candidates or DEFAULT_CANDIDATES[task_kind]
+        names = self.candidates or [c for c in DEFAULT_CANDIDATES[task_kind]
+                                    if c != "gbm" or n_features <= GBM_MAX_FEATURES]
         usable = [c for c in names if c not in BASELINES or task_kind in BASELINES[c].tasks]
         if not usable:
             raise ValueError(f"no candidate in {names} predicts a {task_kind} target")

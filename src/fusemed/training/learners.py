@@ -115,7 +115,10 @@ class BaselinePredictor(Predictor, kind="baseline"):
     name: str
     features: Any  # fusemed.models.baselines.FeatureMap
     estimator: Any  # fusemed.models.baselines.Baseline
-    path: str = "baseline"
+    path: str = ""
+
+    def __post_init__(self) -> None:
+        self.path = self.path or f"baseline-{self.name}"
 
     def predict(self, dataset: Dataset, ctx: FoldContext, mc_samples: int = 0) -> np.ndarray:
         return np.asarray(self.estimator.decision(self.features.transform(_inputs(dataset))), dtype=np.float64)
@@ -132,6 +135,37 @@ class BaselinePredictor(Predictor, kind="baseline"):
 
         estimator = BASELINES[entry["name"]].load(fold_dir / entry["path"])
         return cls(entry["name"], FeatureMap.from_state(entry["features"]), estimator, entry["path"])
+
+
+@dataclass
+class BlendPredictor(Predictor, kind="blend"):
+    """Equal-weight average of several predictors' probabilities (nnU-Net's ensemble of configurations,
+    chosen when it beats every single candidate in inner cross-validation). Classification only."""
+
+    components: list[Predictor]
+    task_kind: str
+
+    def predict(self, dataset: Dataset, ctx: FoldContext, mc_samples: int = 0) -> np.ndarray:
+        from fusemed.training.hooks import probabilities
+
+        probs = []
+        for component in self.components:
+            p = probabilities(component.predict(dataset, ctx, mc_samples), self.task_kind)
+            probs.append(p.mean(axis=0) if p.ndim == 3 else p)
+        return np.log(np.clip(np.mean(probs, axis=0), 1e-12, 1.0))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "task_kind": self.task_kind, "components": [c.describe() for c in self.components]}
+
+    def save(self, fold_dir: Path) -> None:
+        for component in self.components:
+            if isinstance(component, BaselinePredictor):
+                component.save(fold_dir)
+
+    @classmethod
+    def load(cls, fold_dir: Path, entry: dict[str, Any], ctx: FoldContext) -> BlendPredictor:
+        parts = [Predictor.registry[c["kind"]].load(fold_dir, c, ctx) for c in entry["components"]]
+        return cls(parts, entry["task_kind"])
 
 
 def _inputs(dataset: Dataset) -> list[dict[str, np.ndarray]]:
@@ -180,7 +214,7 @@ def fit_deep(ctx: FoldContext, train: Dataset, val: Dataset, fold_dir: Path, see
 
 def save_predictor(fold_dir: Path, predictor: Predictor, ctx: FoldContext, **extra: Any) -> None:
     """Write the predictor's own files (baselines) and ``fold.json``."""
-    if isinstance(predictor, BaselinePredictor):
+    if isinstance(predictor, BaselinePredictor | BlendPredictor):
         predictor.save(fold_dir)
     atomic_write_json(fold_dir / FOLD_FILE, {**ctx.meta(), "predictor": predictor.describe(), **extra})
 

@@ -12,6 +12,7 @@ Layout written (rank 0 only)::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
     folds already done. ``callbacks`` are extra Lightning callbacks (e.g. for tests or logging).
     """
     out = Path(out)
+    start = time.perf_counter()
     rank0 = rank_zero_only.rank == 0
     cohort = Cohort.load(config.cohort)
     modalities = resolve_modalities(cohort, config.modalities)
@@ -100,7 +102,7 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
         result = train_fold(config, cohort, split, task, modalities, fold_dir, factory, callbacks, moddrop_fn)
         outputs.append(result)
     if rank0:
-        write_results(out, config, task, modalities, outputs)  # type: ignore[arg-type]
+        write_results(out, config, task, modalities, outputs, time.perf_counter() - start)  # type: ignore[arg-type]
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return out
@@ -252,7 +254,7 @@ def predictions_frame(split: SplitOutputs, task: Task, fold: int | None = None) 
 
 
 def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[str],
-                  outputs: list[FoldOutputs]) -> None:
+                  outputs: list[FoldOutputs], seconds: float | None = None) -> None:
     """Out-of-fold ``predictions.csv`` and ``metrics.json`` (plus the uncertainty step's, if any)."""
     frame = pd.concat([predictions_frame(o.test, task, o.fold) for o in outputs], ignore_index=True)
     extra, extra_metrics = run_uncertainty(outputs, config)
@@ -271,6 +273,8 @@ def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[s
     if task.kind == "survival":
         metrics.update(out_of_fold_integrated_brier(*_survival_splits(outputs)))
     metrics["task"] = {"target": task.name, "kind": task.kind, "folds": config.folds, "fusion": config.fusion}
+    if seconds is not None:  # wall time of the invocation that finished the run (a resumed run: its last part)
+        metrics["seconds"] = round(seconds, 1)
     chosen = configuration_summary(out)
     if chosen:
         metrics["configuration"] = chosen
