@@ -16,7 +16,8 @@ from fusemed.benchmark import BenchmarkConfig, plan, run_benchmark
 def _config(**extra) -> BenchmarkConfig:
     return BenchmarkConfig.model_validate({
         "name": "tiny", "cohorts": [{"scenario": "coma", "subjects": 50, "missing": [0.0, 0.5]}],
-        "fusions": ["early", "late", "hemis"], "uncertainty": ["ensemble"], "seeds": [0], "n_boot": 200, **extra})
+        "fusions": ["early", "late", "hemis"], "uncertainty": ["ensemble"], "seeds": [0], "n_boot": 200,
+        "baselines": [], **extra})
 
 
 def _calls(out: Path) -> list[str]:
@@ -32,6 +33,19 @@ def test_grid_expands_cohorts_fusions_uncertainty_and_seeds(tmp_path: Path) -> N
     assert cells[0].run_dir == tmp_path / "runs" / "coma-n50-mcar00-s0" / "early-none-s0"
     with pytest.raises(ValueError, match="listed twice"):
         plan(_config(cohorts=[{"missing": 0.3}, {"missing": 0.3}]), tmp_path)
+
+
+def test_every_grid_holds_the_classical_baselines_by_default(tmp_path: Path) -> None:
+    config = BenchmarkConfig.model_validate({
+        "cohorts": [{"scenario": "coma", "missing": [0.0]}], "fusions": ["late"], "uncertainty": ["mc_dropout"],
+        "seeds": [0, 1], "train": {"target": "outcome", "mc_samples": 5}})
+    _, cells = plan(config, tmp_path)
+    baselines = [c for c in cells if c.fusion in ("logistic", "gbm", "cox")]
+    assert sorted(c.run_dir.name for c in baselines) == sorted(
+        f"{b}-none-s{s}" for b in ("logistic", "gbm", "cox") for s in (0, 1))
+    assert all(c.uncertainty == "none" and "mc_samples" not in c.train for c in baselines)
+    with pytest.raises(ValueError, match="did you mean 'logistic'"):
+        BenchmarkConfig.model_validate({"cohorts": [{"missing": 0.0}], "baselines": ["logisitc"]})
 
 
 def test_benchmark_is_resumable_and_writes_results(tmp_path: Path) -> None:
@@ -84,8 +98,11 @@ def test_cli_benchmark_runs_cells_in_a_process_pool(tmp_path: Path, monkeypatch:
                                       "n_jobs": 2, "n_boot": 200}))
     result = CliRunner().invoke(app, ["benchmark", str(config), "--out", str(tmp_path / "o"), "--no-report"])
     assert result.exit_code == 0, result.output
-    assert sorted(_calls(tmp_path / "o")) == ["coma-n200-mcar30-s0/early-none-s0", "coma-n200-mcar30-s0/late-none-s0"]
+    # the classical baselines join every grid; cox cannot predict the binary target, so it is left out
+    assert sorted(_calls(tmp_path / "o")) == [f"coma-n200-mcar30-s0/{m}-none-s0"
+                                              for m in ("early", "gbm", "late", "logistic")]
     assert "results.md" in result.output
+    assert "Against the best classical baseline" in (tmp_path / "o" / "results.md").read_text()
 
 
 def test_cli_demo_prints_results_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
