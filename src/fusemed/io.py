@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,53 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+#: The subject-id rule (docs/security.md): 1-128 characters; letters (any script), digits, ``_ . - `` and
+#: space; starting with a letter or digit; not ending with ``.`` or space; no ``..``; not a Windows device
+#: name. So an id is always one safe file-name component: no separator, no control character, never
+#: absolute, never a leading ``-``/``.``, never a spreadsheet formula (``= + - @``), never Rich markup.
+SUBJECT_ID_PATTERN = re.compile(r"[^\W_][\w.\- ]{0,127}")
+_DEVICE_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+class UnsafePathError(ValueError):
+    """A path built from data (a subject id, a manifest cell) would leave the folder it belongs to."""
+
+
+def subject_id_problem(subject: str) -> str | None:
+    """Why ``subject`` is not a safe subject id (``None`` when it is)."""
+    rule = ("letters, digits, '_', '.', '-' and spaces, starting with a letter or digit, "
+            "at most 128 characters")
+    if not SUBJECT_ID_PATTERN.fullmatch(subject):
+        return f"subject id is not a safe file name ({rule})"
+    if ".." in subject:
+        return "subject id is not a safe file name (it contains '..')"
+    if subject.endswith((".", " ")):
+        return "subject id is not a safe file name (it ends with '.' or a space)"
+    if subject.split(".")[0].strip().lower() in _DEVICE_NAMES:
+        return "subject id is not a safe file name (a reserved device name on Windows)"
+    return None
+
+
+def check_subject_id(subject: str) -> str:
+    """``subject`` unchanged, or :class:`UnsafePathError` saying which rule it breaks."""
+    why = subject_id_problem(subject)
+    if why:
+        raise UnsafePathError(f"{why}: {subject!r}")
+    return subject
+
+
+def output_path(folder: str | Path, name: str) -> Path:
+    """``folder / name`` resolved, refused (:class:`UnsafePathError`) unless it stays inside ``folder``.
+
+    Every output file whose name comes from data (``OUT/{subject}_prob.nii.gz``…) is built here, so
+    ``../``, absolute names and symlinks pointing out of the folder can never place a file elsewhere.
+    """
+    base = Path(folder).resolve()
+    target = (base / name).resolve()
+    if target == base or not target.is_relative_to(base):
+        raise UnsafePathError(f"refusing to write {name!r}: it would land outside {base}")
+    return target
 
 
 def atomic_save(path: str | Path, save: Callable[[Path], None]) -> Path:

@@ -14,6 +14,7 @@ import pandas as pd
 from fusemed.cohort.case import Case, Survival
 from fusemed.cohort.problems import CohortError, Problem
 from fusemed.cohort.spec import CohortSpec, ModalityKind, TargetKind
+from fusemed.io import subject_id_problem
 
 SPEC_FILE = "cohort.yaml"
 MANIFEST_NAMES = ("manifest.csv", "manifest.tsv")
@@ -62,6 +63,10 @@ class _RowParser:
         subject = row[spec.subject_column].strip()
         if not subject:
             self.problem("empty subject id", "?", line, spec.subject_column)
+            return None
+        unsafe = subject_id_problem(subject)
+        if unsafe:  # ids name output files (OUT/{subject}_prob.nii.gz): one safe file-name component only
+            self.problem(unsafe, subject, line, spec.subject_column)
             return None
         sources: dict[str, Any] = {}
         for name, m in spec.modalities.items():
