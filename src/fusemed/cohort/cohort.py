@@ -50,6 +50,28 @@ class _RowParser:
 
     def __init__(self, root: Path, spec: CohortSpec, manifest: Path, problems: list[Problem]) -> None:
         self.root, self.spec, self.manifest, self.problems = root, spec, manifest, problems
+        self.bases = [root.resolve()]
+        if spec.data_root:
+            self.bases.append((root / spec.data_root).resolve())
+
+    def file(self, cell: str, what: str, subject: str, line: int, column: str) -> Path | None:
+        """The cell's path if it resolves (symlinks followed) inside the cohort folder or its data_root."""
+        path = self.root / cell
+        try:
+            resolved = path.resolve()
+        except (OSError, ValueError, RuntimeError):
+            resolved = None
+        if resolved is None or not any(resolved.is_relative_to(base) for base in self.bases):
+            allowed = "the cohort folder or its data_root" if len(self.bases) > 1 else "the cohort folder"
+            self.problem(
+                f"{what}: path {cell!r} resolves outside {allowed} (`data_root:` in cohort.yaml allows one "
+                "external folder; see docs/security.md)",
+                subject, line, column,
+            )
+            return None
+        if not path.is_file():
+            self.problem(f"{what}: file not found: {cell}", subject, line, column, file=path)
+        return path
 
     def problem(
         self, message: str, subject: str, line: int, column: str | None = None, file: Path | None = None
@@ -78,12 +100,9 @@ class _RowParser:
             cell = row[spec.modality_column(name)].strip()
             if not cell:
                 continue
-            path = self.root / cell
-            if not path.is_file():
-                self.problem(
-                    f"modality {name!r}: file not found: {cell}", subject, line, spec.modality_column(name), file=path
-                )
-            sources[name] = path
+            path = self.file(cell, f"modality {name!r}", subject, line, spec.modality_column(name))
+            if path is not None:
+                sources[name] = path
         if not sources:
             self.problem("subject has no modality at all (every modality cell is empty)", subject, line)
         targets = {}
@@ -129,10 +148,7 @@ class _RowParser:
             return Survival(float(time), bool(event)) if ok else None  # type: ignore[arg-type]
         text = cells[0]
         if t.kind in (TargetKind.MASK, TargetKind.VERTEX_MASK):
-            path = self.root / text
-            if not path.is_file():
-                self.problem(f"target {name!r}: file not found: {text}", subject, line, cols[0], file=path)
-            return path
+            return self.file(text, f"target {name!r}", subject, line, cols[0])
         value = _number(text)
         allowed = (0, 1) if t.kind is TargetKind.BINARY else t.classes
         if value is None or value != int(value) or value < 0 or (allowed is not None and int(value) not in allowed):

@@ -1,8 +1,9 @@
 """Readers, one per stored kind: a path in, a checked in-memory object out.
 
 Each reader raises :class:`ReadError` with what was expected, so ``validate`` can collect the message
-and name the subject and file around it. Volumes load lazily (nibabel proxies): reading the header is
-cheap, the voxels are read when first used.
+and name the subject and file around it. A message names the error type, never the parser's own words,
+which can quote the file (a graph cell pointing at a text file must not leak its first line). Volumes
+load lazily (nibabel proxies): reading the header is cheap, the voxels are read when first used.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def read_volume(path: Path) -> nib.Nifti1Image:
     try:
         img = nib.load(str(path))
     except Exception as err:  # nibabel raises many types for damaged headers
-        raise ReadError(f"not a readable NIfTI file ({type(err).__name__}: {err})") from None
+        raise ReadError(f"not a readable NIfTI file ({type(err).__name__})") from None
     shape = img.shape
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
@@ -78,7 +79,7 @@ def load_volume_data(img: nib.Nifti1Image, path: Path) -> np.ndarray:
     try:
         data = np.asarray(img.dataobj, dtype=np.float32)
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as err:
-        raise ReadError(f"truncated or corrupt image data ({type(err).__name__}: {err})") from None
+        raise ReadError(f"truncated or corrupt image data ({type(err).__name__})") from None
     _finite(data, "image")
     return data
 
@@ -93,7 +94,7 @@ def _npz_arrays(path: Path, required: str, optional: tuple[str, ...] = ()) -> di
     except ReadError:
         raise
     except Exception as err:
-        raise ReadError(f"unreadable .npz file ({type(err).__name__}: {err})") from None
+        raise ReadError(f"unreadable .npz file ({type(err).__name__})") from None
 
 
 def read_graph(path: Path) -> Graph:
@@ -114,7 +115,7 @@ def read_graph(path: Path) -> Graph:
     except ReadError:
         raise
     except Exception as err:
-        raise ReadError(f"unreadable graph file ({type(err).__name__}: {err})") from None
+        raise ReadError(f"unreadable graph file: expected a numeric matrix ({type(err).__name__})") from None
     if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
         raise ReadError(f"adjacency must be square (N, N), found shape {adjacency.shape}")
     _finite(adjacency, "adjacency")
@@ -144,7 +145,7 @@ def read_surface(path: Path, mesh: str | None = None) -> np.ndarray:
     except ReadError:
         raise
     except Exception as err:
-        raise ReadError(f"unreadable surface file ({type(err).__name__}: {err})") from None
+        raise ReadError(f"unreadable surface file ({type(err).__name__})") from None
     if features.ndim == 1:
         features = features[:, None]
     if features.ndim != 2:

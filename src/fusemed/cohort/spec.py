@@ -117,6 +117,11 @@ class CohortSpec(BaseModel):
     site_column: str | None = None
     modalities: dict[str, ModalitySpec]
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
+    data_root: str | None = Field(
+        None,
+        description="a folder outside the cohort folder that manifest paths may also point into (absolute, or "
+        "relative to the cohort folder); without it every manifest path must resolve inside the cohort folder",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CohortSpec:
