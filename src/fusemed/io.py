@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 #: The subject-id rule (docs/security.md): 1-128 characters; letters (any script), digits, ``_ . - `` and
 #: space; starting with a letter or digit; not ending with ``.`` or space; no ``..``; not a Windows device
@@ -63,6 +64,52 @@ def output_path(folder: str | Path, name: str) -> Path:
     if target == base or not target.is_relative_to(base):
         raise UnsafePathError(f"refusing to write {name!r}: it would land outside {base}")
     return target
+
+
+#: Largest YAML file the tool reads (cohort.yaml, --config, run config.yaml): 1 MiB.
+MAX_YAML_BYTES = 1 << 20
+
+
+class YamlError(ValueError):
+    """A YAML file the tool will not read: too large, not UTF-8, an alias, or not valid YAML."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases (``*name``): they are how a 1 KB file expands to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise YamlError(f"YAML aliases (*name) are not allowed (line {mark.line + 1}); write the value out")
+        return super().compose_node(parent, index)
+
+
+def load_yaml(path: str | Path, *, max_bytes: int = MAX_YAML_BYTES, missing_ok: bool = False) -> Any:
+    """Read a YAML file safely: at most ``max_bytes``, UTF-8, no aliases, no Python objects.
+
+    Every YAML file fusemed reads goes through here. Errors (:class:`YamlError`, a ``ValueError``) name
+    the file and the line, never the file's contents. ``missing_ok`` returns ``None`` for an absent file.
+    """
+    path = Path(path)
+    if missing_ok and not path.is_file():
+        return None
+    if path.stat().st_size > max_bytes:
+        raise YamlError(f"{path}: larger than {max_bytes} bytes; refusing to read it as YAML")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise YamlError(f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except YamlError as err:
+        raise YamlError(f"{path}: {err}") from None
+    except yaml.MarkedYAMLError as err:
+        where = f"line {err.problem_mark.line + 1}, column {err.problem_mark.column + 1}" if err.problem_mark else ""
+        raise YamlError(f"{path}: not valid YAML ({where}: {err.problem or err.context})") from None
+    except yaml.YAMLError as err:
+        raise YamlError(f"{path}: not valid YAML ({type(err).__name__})") from None
+    except RecursionError:
+        raise YamlError(f"{path}: YAML nested too deeply") from None
 
 
 def atomic_save(path: str | Path, save: Callable[[Path], None]) -> Path:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from fusemed.cli.console import console, fmt_number
 from fusemed.cohort import CohortSpec, TargetKind
+from fusemed.io import load_yaml
 
 MASK_KINDS = (TargetKind.MASK, TargetKind.VERTEX_MASK)
 SHOWN = (
@@ -81,9 +82,8 @@ def evaluate_detection(run: Path, cohort: Path | None) -> None:
     from fusemed.diagnosis import evaluate_detector
 
     if cohort is None:
-        import yaml
 
-        cohort = Path(yaml.safe_load((run / "config.yaml").read_text())["cohort"])
+        cohort = Path(load_yaml(run / "config.yaml")["cohort"])
         metrics = evaluate_detector(run, cohort)
     else:  # another cohort: every subject of it is new to the detector
         from fusemed.cohort import Cohort

@@ -122,7 +122,7 @@ def _detection_config(config: Path | None) -> bool:
     """True when a --config file describes a detection run (`task: detection`)."""
     if config is None or not config.is_file():
         return False
-    import yaml
+    from fusemed.io import load_yaml
 
-    raw = yaml.safe_load(config.read_text()) or {}
+    raw = load_yaml(config) or {}
     return isinstance(raw, dict) and raw.get("task") == "detection"

@@ -9,6 +9,8 @@ load lazily (nibabel proxies): reading the header is cheap, the voxels are read 
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +23,45 @@ import pandas as pd
 from fusemed.cohort.spec import MESH_VERTICES
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz")
+
+#: Default budget of one volume in memory (as float32), in MiB; ``FUSEMED_MAX_VOLUME_MB`` overrides it.
+DEFAULT_MAX_VOLUME_MB = 2048.0
+#: Deflate cannot compress better than ~1032:1, so a .nii.gz declaring more than this many times its own
+#: size (plus slack) is truncated or forged: refused without inflating it.
+_MAX_GZIP_RATIO = 1100
+
+
+def max_volume_bytes() -> int:
+    """The configured per-volume budget in bytes (``FUSEMED_MAX_VOLUME_MB``, default 2048 MiB)."""
+    text = os.environ.get("FUSEMED_MAX_VOLUME_MB", "")
+    try:
+        mb = float(text) if text else DEFAULT_MAX_VOLUME_MB
+    except ValueError:
+        mb = DEFAULT_MAX_VOLUME_MB
+    return int(mb * 2**20)
+
+
+def check_declared_size(img: nib.Nifti1Image, path: Path) -> None:
+    """Refuse a volume whose header declares more voxels than the budget or than the file can hold.
+
+    Only the header is consulted: no voxel is read, so a 1 KB file declaring 10000^3 costs nothing.
+    """
+    shape = tuple(int(d) for d in img.header.get_data_shape())
+    n = math.prod(shape)
+    itemsize = max(int(img.header.get_data_dtype().itemsize), 1)
+    in_memory = n * max(itemsize, 4)  # read as float32 (or wider)
+    budget = max_volume_bytes()
+    if in_memory > budget:
+        raise ReadError(
+            f"header declares {shape} voxels ({in_memory / 2**20:.0f} MiB in memory), over the "
+            f"{budget / 2**20:.0f} MiB budget per volume (raise FUSEMED_MAX_VOLUME_MB to allow it)"
+        )
+    on_disk = n * itemsize
+    size = path.stat().st_size
+    if (path.name.endswith(".gz") and on_disk > _MAX_GZIP_RATIO * size + 2**20) or (
+        not path.name.endswith(".gz") and on_disk > size
+    ):
+        raise ReadError(f"header declares {shape} voxels but the file is only {size} bytes: truncated or corrupt")
 
 
 class ReadError(ValueError):
@@ -61,6 +102,7 @@ def read_volume(path: Path) -> nib.Nifti1Image:
         img = nib.load(str(path))
     except Exception as err:  # nibabel raises many types for damaged headers
         raise ReadError(f"not a readable NIfTI file ({type(err).__name__})") from None
+    check_declared_size(img, path)
     shape = img.shape
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]

@@ -15,7 +15,7 @@ from monai.utils import look_up_option
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fusemed.cohort.problems import CohortError, Problem
-from fusemed.io import atomic_write_text
+from fusemed.io import YamlError, atomic_write_text, load_yaml
 
 #: Vertex counts (both hemispheres, left then right) of the meshes a surface modality may live on.
 MESH_VERTICES: dict[str, int] = {
@@ -163,9 +163,9 @@ class CohortSpec(BaseModel):
         if not path.is_file():
             raise CohortError([Problem(f"{path.name} not found: a cohort folder holds cohort.yaml", file=path)])
         try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise CohortError([Problem(f"not valid YAML: {err}", file=path)]) from None
+            raw = load_yaml(path)
+        except YamlError as err:
+            raise CohortError([Problem(str(err).removeprefix(f"{path}: "), file=path)]) from None
         if not isinstance(raw, dict):
             raise CohortError([Problem("expected a mapping with name, modalities, targets", file=path)])
         try:

@@ -17,7 +17,6 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import yaml
 
 from fusemed.diagnosis.clusters import ClusterCalibrator
 from fusemed.diagnosis.config import DetectionConfig
@@ -25,7 +24,15 @@ from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
 from fusemed.diagnosis.detect import detect, fit_calibrator
 from fusemed.diagnosis.detectors import Detector, get_detector
 from fusemed.diagnosis.metrics import per_subject_table, split_metrics
-from fusemed.io import atomic_save, atomic_write_csv, atomic_write_json, check_subject_id, output_path, to_json_safe
+from fusemed.io import (
+    atomic_save,
+    atomic_write_csv,
+    atomic_write_json,
+    check_subject_id,
+    load_yaml,
+    output_path,
+    to_json_safe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +117,7 @@ def load_run(run: str | Path) -> tuple[Detector, ClusterCalibrator, dict]:
                                 f"train one with train_detector or `fusemed train --target lesion`")
     det = Detector.load(run / "detector")
     cal = ClusterCalibrator.from_json(json.loads((run / "calibration.json").read_text()))
-    return det, cal, yaml.safe_load((run / "config.yaml").read_text())
+    return det, cal, load_yaml(run / "config.yaml")
 
 
 def predict_detector(run: str | Path, cohort_dir: str | Path, outdir: str | Path,
