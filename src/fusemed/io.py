@@ -136,9 +136,37 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_save(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """``'`` before a text cell a spreadsheet would execute (``=1+1`` -> ``'=1+1``); numbers kept."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+        return value
+    try:
+        float(value)
+        return value  # "-1.5" is a number, not a formula
+    except ValueError:
+        return "'" + value
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells (and column names) cannot run as spreadsheet formulas."""
+    text = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    if not text and not any(isinstance(c, str) and neutralise_cell(c) != c for c in frame.columns):
+        return frame
+    out = frame.copy()
+    for c in text:
+        out[c] = out[c].map(neutralise_cell)
+    return out.rename(columns={c: neutralise_cell(c) for c in out.columns if isinstance(c, str)})
+
+
 def atomic_write_csv(path: str | Path, frame: pd.DataFrame, **to_csv: Any) -> Path:
+    """Write a CSV atomically; text cells starting with ``= + - @`` (tab, CR) get a ``'`` prefix."""
     to_csv.setdefault("index", False)
-    return atomic_save(path, lambda tmp: frame.to_csv(tmp, **to_csv))
+    safe = neutralise_formulas(frame)
+    return atomic_save(path, lambda tmp: safe.to_csv(tmp, **to_csv))
 
 
 def to_json_safe(value: Any) -> Any:

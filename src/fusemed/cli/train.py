@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fusemed.cli.console import console, fmt_number
 
@@ -89,7 +90,8 @@ def train_command(
             raise typer.BadParameter(f"give {' and '.join(missing)} (or --config FILE.yaml)")
         cfg = TrainConfig(**given)
     console.print(
-        f"[bold]fusemed train[/]: {cfg.cohort} -> {out} ({cfg.fusion}, target {cfg.target}, "
+        f"[bold]fusemed train[/]: {escape(str(cfg.cohort))} -> {escape(str(out))} ({cfg.fusion}, "
+        f"target {escape(cfg.target)}, "
         f"{cfg.folds} folds, up to {cfg.epochs} epochs)"
     )
     run = train_run(cfg, out)
@@ -104,14 +106,13 @@ def _print_metrics(path: Path) -> None:
     if not path.is_file():  # a non-zero DDP rank writes nothing
         return
     metrics = json.loads(path.read_text())
-    table = Table(title=f"{path.parent.name}: out-of-fold metrics")
+    table = Table(title=escape(f"{path.parent.name}: out-of-fold metrics"))
     for col in ("pattern", "n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index"):
         table.add_column(col, justify="left" if col == "pattern" else "right")
     rows = [("all", metrics), *metrics.get("per_pattern", {}).items()]
     for name, m in rows:
-        table.add_row(
-            name, *[fmt_number(m.get(c)) for c in ("n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index")]
-        )
+        shown = ("n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index")
+        table.add_row(escape(name), *[fmt_number(m.get(c)) for c in shown])
     console.print(table)
     rob = metrics.get("robustness", {})
     if rob.get("mean") is not None:

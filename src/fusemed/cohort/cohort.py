@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,12 +30,23 @@ def find_manifest(root: Path) -> Path:
 
 def read_manifest(path: Path) -> pd.DataFrame:
     """Read the manifest as strings; an empty cell becomes ``""`` (missing), never a guessed NaN."""
+    sep = "\t" if path.suffix == ".tsv" else ","
     try:
-        return pd.read_csv(
-            path, sep="\t" if path.suffix == ".tsv" else ",", dtype=str, keep_default_na=False, skipinitialspace=True
-        )
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh, delimiter=sep, skipinitialspace=True), [])
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except Exception as err:
         raise CohortError([Problem(f"unreadable manifest ({type(err).__name__}: {err})", file=path)]) from None
+    seen: dict[str, int] = {}
+    problems = []
+    for i, name in enumerate(header, start=1):
+        if name in seen:
+            problems.append(Problem(f"duplicate column {name!r} (columns {seen[name]} and {i}): a value would be "
+                                    "read from one of them silently", file=path.name, line=1, column=name))
+        seen.setdefault(name, i)
+    if problems:
+        raise CohortError(problems)
+    return frame
 
 
 def _number(text: str) -> float | None:

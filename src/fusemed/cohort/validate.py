@@ -27,6 +27,39 @@ from fusemed.cohort.readers import (
 )
 from fusemed.cohort.spec import ModalityKind, TargetKind
 
+#: A volume needs at least this many voxels along each axis: resampling, 3D convolutions and
+#: neighbourhood statistics have nothing to work on below it (a 1x1x1 "volume" is a damaged file).
+MIN_VOLUME_DIM = 4
+
+
+def _not_degenerate(img: Any) -> None:
+    shape = tuple(int(d) for d in img.shape[:3])
+    if min(shape) < MIN_VOLUME_DIM:
+        raise ReadError(f"degenerate volume {shape}: every axis needs at least {MIN_VOLUME_DIM} voxels")
+
+
+def content_problems(cohort: Cohort) -> tuple[list[Problem], list[str]]:
+    """Cohort-wide defects no single row shows: a modality nobody has, a target with one class or none."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    spec = cohort.spec
+    for name, count in cohort.availability().items():
+        if count == 0:
+            column = ", ".join(spec.modalities[name].columns or []) or spec.modality_column(name)
+            problems.append(Problem(f"modality {name!r} is empty for every subject: drop it from cohort.yaml "
+                                    "or fill it", column=column))
+    for name, target in spec.targets.items():
+        values = [v for v in cohort.target_values(name) if v is not None]
+        if not values:
+            warnings.append(f"no subject has target {name!r}: fine for predict, train will refuse it")
+        elif target.kind in (TargetKind.BINARY, TargetKind.MULTICLASS) and len(set(values)) < 2:
+            problems.append(Problem(f"target {name!r} has only one class ({values[0]}) over {len(values)} "
+                                    "subjects: nothing to learn or to score", column=spec.target_columns(name)[0]))
+        elif target.kind is TargetKind.SURVIVAL and not any(v.event for v in values):
+            problems.append(Problem(f"target {name!r} has no event: a survival model has nothing to learn",
+                                    column=spec.target_columns(name)[1]))
+    return problems, warnings
+
 
 @dataclass
 class ValidationReport:
@@ -72,6 +105,7 @@ class _Checker:
             try:
                 if kind is ModalityKind.VOLUME:
                     img = read_volume(path)
+                    _not_degenerate(img)
                     load_volume_data(img, path)
                     self.shapes[(case.subject, name)] = (img.shape[:3], img.affine)
                 elif kind is ModalityKind.GRAPH:
@@ -99,6 +133,7 @@ class _Checker:
 
     def _mask(self, case: Case, name: str, path: Path) -> None:
         img = read_volume(path)
+        _not_degenerate(img)
         data = load_volume_data(img, path)
         if not np.isin(data, (0, 1)).all():
             raise ReadError("mask values must be 0 or 1")
@@ -186,6 +221,9 @@ def validate_cohort(folder: str | Path, on_case: Callable[[Case], None] | None =
         if on_case is not None:
             on_case(case)
     checker.consistency()
+    problems, warnings = content_problems(cohort)
+    report.problems.extend(problems)
+    report.warnings.extend(warnings)
     if cohort.unused_columns:
         report.warnings.append(
             f"manifest columns not declared in cohort.yaml (ignored): {', '.join(cohort.unused_columns)}"
