@@ -77,6 +77,7 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     members = []
     for d in dirs:
         prep = Preprocessing.load(d / "preprocessing.json")
+        prep.check_cohort(cohort)  # tabular columns matched by name, a mismatch refused before any model
         slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in read_meta(d / "model.pt")["slots"]]
         ds = CaseDataset(cases, modalities, prep, label_task, cache=True)
         for weights in member_weights(d):
