@@ -68,6 +68,8 @@ def output_path(folder: str | Path, name: str) -> Path:
 
 #: Largest YAML file the tool reads (cohort.yaml, --config, run config.yaml): 1 MiB.
 MAX_YAML_BYTES = 1 << 20
+#: Deepest nesting of lists/mappings accepted in a YAML file.
+MAX_YAML_DEPTH = 50
 
 
 class YamlError(ValueError):
@@ -77,11 +79,20 @@ class YamlError(ValueError):
 class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing aliases (``*name``): they are how a 1 KB file expands to gigabytes."""
 
+    depth = 0
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
             raise YamlError(f"YAML aliases (*name) are not allowed (line {mark.line + 1}); write the value out")
-        return super().compose_node(parent, index)
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise YamlError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels (line {mark.line + 1})")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def load_yaml(path: str | Path, *, max_bytes: int = MAX_YAML_BYTES, missing_ok: bool = False) -> Any:

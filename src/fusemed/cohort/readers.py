@@ -47,6 +47,8 @@ def check_declared_size(img: nib.Nifti1Image, path: Path) -> None:
     Only the header is consulted: no voxel is read, so a 1 KB file declaring 10000^3 costs nothing.
     """
     shape = tuple(int(d) for d in img.header.get_data_shape())
+    if not shape or min(shape) < 1:
+        raise ReadError(f"header declares an impossible shape {shape}")
     n = math.prod(shape)
     itemsize = max(int(img.header.get_data_dtype().itemsize), 1)
     in_memory = n * max(itemsize, 4)  # read as float32 (or wider)
@@ -109,7 +111,10 @@ def read_volume(path: Path) -> nib.Nifti1Image:
     if len(shape) != 3:
         raise ReadError(f"expected a 3D volume, found shape {tuple(img.shape)} ({len(img.shape)}D)")
     if shape != img.shape:
-        img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape), img.affine, img.header)
+        try:
+            img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape), img.affine, img.header)
+        except (EOFError, OSError, zlib.error, ValueError, OverflowError, MemoryError) as err:
+            raise ReadError(f"truncated or corrupt image data ({type(err).__name__})") from None
     affine = img.affine
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise ReadError(f"affine is not invertible or not finite: {affine.tolist()}")
@@ -120,7 +125,7 @@ def load_volume_data(img: nib.Nifti1Image, path: Path) -> np.ndarray:
     """Read every voxel once (catches truncated archives) and check they are finite."""
     try:
         data = np.asarray(img.dataobj, dtype=np.float32)
-    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as err:
+    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError, OverflowError, MemoryError) as err:
         raise ReadError(f"truncated or corrupt image data ({type(err).__name__})") from None
     _finite(data, "image")
     return data
