@@ -50,3 +50,36 @@ def cohort_changes(run: Path, cohort_root: Path) -> list[str]:
     if not recorded.is_file():
         return []
     return fingerprint_changes(json.loads(recorded.read_text()), cohort_fingerprint(Path(cohort_root)), ignore=run)
+
+
+def _aside(log_file: Path) -> Path:
+    return log_file.with_name(log_file.stem + ".before-resume.csv")
+
+
+def keep_log_before_resume(log_file: Path) -> None:
+    """Move a run's ``metrics.csv`` aside before Lightning's CSV logger replaces it on resume.
+
+    If an earlier resume was itself killed, its partial log is first appended to the kept one.
+    """
+    log_file = Path(log_file)
+    if not log_file.is_file():
+        return
+    aside = _aside(log_file)
+    if aside.is_file():
+        merge_resumed_log(log_file)
+    log_file.replace(aside)
+
+
+def merge_resumed_log(log_file: Path) -> None:
+    """Append the resumed run's ``metrics.csv`` to the log kept aside, into ``metrics.csv``."""
+    import pandas as pd
+
+    from fusemed.io import atomic_save
+
+    log_file, aside = Path(log_file), _aside(Path(log_file))
+    if not aside.is_file():
+        return
+    frames = [pd.read_csv(aside)] + ([pd.read_csv(log_file)] if log_file.is_file() else [])
+    merged = pd.concat(frames, ignore_index=True)
+    atomic_save(log_file, lambda tmp: merged.to_csv(tmp, index=False))
+    aside.unlink()

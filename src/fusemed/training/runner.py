@@ -36,7 +36,8 @@ from fusemed.training.inference import load_weights, predict_logits, save_weight
 from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json, cohort_fingerprint
 from fusemed.training.module import FusemedModule, ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
-from fusemed.training.resume import cohort_changes
+from fusemed.training.resume import cohort_changes, keep_log_before_resume, merge_resumed_log
+from fusemed.training.rng import RngState
 from fusemed.training.splits import FoldSplit, make_folds
 
 log = logging.getLogger(__name__)
@@ -184,15 +185,20 @@ def fit_member(config: TrainConfig, model: torch.nn.Module, data: FoldDataModule
         deterministic=True if config.deterministic and config.accelerator == "cpu" else
         ("warn" if config.deterministic else False),
         callbacks=[EarlyStopping("val_loss", patience=config.patience, mode="min"), checkpoint, every_epoch,
-                   *callbacks],
+                   RngState(), *callbacks],
         logger=CSVLogger(member_dir, name="logs", version=0), default_root_dir=member_dir,
         enable_progress_bar=config.progress, enable_model_summary=False, log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
     last = member_dir / "checkpoints" / "last.ckpt"
+    log_file = member_dir / "logs" / "version_0" / "metrics.csv"
     if last.is_file():
         log.info("%s: resuming from %s", member_dir.name, last)
+        if trainer.is_global_zero:
+            keep_log_before_resume(log_file)  # Lightning's CSV logger would delete the pre-kill epochs
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None, weights_only=True)
+    if trainer.is_global_zero:
+        merge_resumed_log(log_file)
     if not trainer.is_global_zero:
         return model
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
