@@ -97,3 +97,26 @@ def test_reserved_modality_names_follow_torch():
 
     public = {n for n in dir(nn.ModuleDict) if not n.startswith("_")} | {"training"}
     assert public <= RESERVED_MODALITY_NAMES | {n for n in public if not n[0].isalpha()}
+
+
+def test_a_volume_far_from_the_others_is_a_problem(tmp_path):
+    root = make_cohort(tmp_path / "c")
+    far = RAS.copy()
+    far[:3, 3] = [3000.0, 0.0, 0.0]  # 3 m off: an affine in the wrong units or space
+    write_nifti(root / "s0" / "far.nii.gz", np.ones((10, 12, 9)), far)
+    edit_manifest(root, "sub-01", pet="s0/far.nii.gz")
+    assert any("subject sub-01" in p and "mm from" in p for p in _problems(root))
+
+
+def test_a_preprocessing_failure_names_the_subject_and_modality(tmp_path):
+    from fusemed.cohort import Cohort
+    from fusemed.training.preprocessing import GraphPreprocessor, Preprocessing
+
+    cohort = Cohort.load(make_cohort(tmp_path / "c"))
+    step = GraphPreprocessor().fit([cohort["sub-01"].load("connectome")])
+    step.n_nodes = 7
+    prep = Preprocessing({"connectome": step})
+    import pytest
+
+    with pytest.raises(ValueError, match=r"subject P 002, modality 'connectome': expected a graph of 7 nodes"):
+        prep(cohort["P 002"], "connectome")

@@ -30,6 +30,9 @@ from fusemed.cohort.spec import ModalityKind, TargetKind
 #: A volume needs at least this many voxels along each axis: resampling, 3D convolutions and
 #: neighbourhood statistics have nothing to work on below it (a 1x1x1 "volume" is a damaged file).
 MIN_VOLUME_DIM = 4
+#: A volume whose world-space centre lies farther than this from the median of the cohort's volumes
+#: cannot overlap them (a head is ~200 mm): its affine is wrong (metres vs mm, another space).
+MAX_CENTRE_OFFSET_MM = 500.0
 
 
 def _not_degenerate(img: Any) -> None:
@@ -83,6 +86,7 @@ class _Checker:
         self.shapes: dict[tuple[str, str], tuple[tuple[int, ...], np.ndarray]] = {}
         self.sizes: dict[str, Counter[tuple[int, ...]]] = {}
         self.size_of: dict[tuple[str, str], tuple[int, ...]] = {}
+        self.centres: dict[tuple[str, str], np.ndarray] = {}
 
     def _fail(self, case: Case, path: Path, err: Exception, column: str) -> None:
         self.problems.append(Problem(str(err), subject=case.subject, file=self._rel(path), column=column))
@@ -108,6 +112,8 @@ class _Checker:
                     _not_degenerate(img)
                     load_volume_data(img, path)
                     self.shapes[(case.subject, name)] = (img.shape[:3], img.affine)
+                    centre = img.affine @ np.r_[(np.asarray(img.shape[:3]) - 1) / 2.0, 1.0]
+                    self.centres[(case.subject, name)] = centre[:3]
                 elif kind is ModalityKind.GRAPH:
                     graph = read_graph(path)
                     self._size(case, name, (graph.n_nodes, 0 if graph.features is None else graph.features.shape[1]))
@@ -149,7 +155,17 @@ class _Checker:
             raise ReadError(f"mask affine differs from its volume {ref!r}: mask and image must share one grid")
 
     def consistency(self) -> None:
-        """Graphs must share a node count and surfaces a feature count: encoders need one size."""
+        """Graphs must share a node count and surfaces a feature count: encoders need one size; volumes
+        must lie in one world space (a centre far from the others is an affine in other units or space)."""
+        if len(self.centres) >= 3:
+            median = np.median(np.stack(list(self.centres.values())), axis=0)
+            for (subject, mod), centre in self.centres.items():
+                off = float(np.linalg.norm(centre - median))
+                if off > MAX_CENTRE_OFFSET_MM:
+                    self.problems.append(Problem(
+                        f"volume {mod!r} is centred {off:.0f} mm from the cohort's volumes (over "
+                        f"{MAX_CENTRE_OFFSET_MM:.0f} mm): its affine is in other units or another space",
+                        subject=subject, column=self.cohort.spec.modality_column(mod)))
         for name, counts in self.sizes.items():
             if len(counts) < 2:
                 continue

@@ -195,12 +195,15 @@ class Preprocessing:
         return cls(steps)
 
     def __call__(self, case: Case, name: str) -> np.ndarray:
-        step, value = self.steps[name], case.load(name)
-        if isinstance(step, TabularPreprocessor):
-            order = step.order(name, case.spec.modalities[name].columns or [])
-            if order is not None:
-                value = np.asarray(value)[order]
-        return step(value)
+        try:
+            step, value = self.steps[name], case.load(name)
+            if isinstance(step, TabularPreprocessor):
+                order = step.order(name, case.spec.modalities[name].columns or [])
+                if order is not None:
+                    value = np.asarray(value)[order]
+            return step(value)
+        except ValueError as err:  # a reader's, a shape check's or nilearn's words: say whose data it is
+            raise ValueError(f"subject {case.subject}, modality {name!r}: {err}") from err
 
     def check_cohort(self, cohort: Cohort) -> None:
         """Refuse (``ValueError``) a cohort whose tabular columns do not match the run's by name."""
