@@ -135,6 +135,6 @@ def evaluate_run(run: str | Path, cohort: str | Path | None = None, out: str | P
     folder = Path(out) if out else run / f"evaluation-{loaded.name}"
     atomic_write_csv(folder / "predictions.csv", frame)
     metrics = discrimination_report(frame, task.kind, modalities)
-    metrics["cohort_fingerprint"] = cohort_fingerprint(loaded.root)
+    metrics["cohort_fingerprint"] = {k: v for k, v in cohort_fingerprint(loaded.root).items() if k != "files"}
     atomic_write_json(folder / "metrics.json", metrics)
     return metrics
