@@ -18,8 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fusemed.io import load_yaml
 
 
 def _as_list(value: Any) -> Any:
@@ -125,7 +126,7 @@ class BenchmarkConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> BenchmarkConfig:
         path = Path(path)
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping of benchmark keys, found {type(raw).__name__}")
         for entry in raw.get("cohorts") or []:

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fusemed.cli.console import console, err_console, progress
 
@@ -35,7 +36,7 @@ def benchmark_command(
     try:
         cfg = BenchmarkConfig.from_yaml(config)
     except (OSError, ValueError) as err:
-        err_console.print(f"[bold red]error:[/] {config}: {err}")
+        err_console.print(f"[bold red]error:[/] {escape(f'{config}: {err}')}")
         raise typer.Exit(code=1) from None
     if n_jobs is not None:
         cfg = cfg.model_copy(update={"n_jobs": n_jobs})
@@ -50,11 +51,11 @@ def benchmark_command(
 
         result = run_benchmark(cfg, out, on_event=on_event, report=report, train=not collect_only)
     console.print(
-        f"[bold]{cfg.name}[/]: {len(result.trained)} cell(s) trained, {len(result.skipped)} already "
+        f"[bold]{escape(cfg.name)}[/]: {len(result.trained)} cell(s) trained, {len(result.skipped)} already "
         f"complete, {len(result.failed)} failed, {result.seconds / 60:.1f} min"
     )
     for name, error in result.failed.items():
-        console.print(f"  [red]✗[/] {name}: {error}")
-    console.print(f"results: {result.results_md}" + (f"\nreport: {result.report}" if result.report else ""))
+        console.print(f"  [red]✗[/] {escape(f'{name}: {error}')}")
+    console.print(escape(f"results: {result.results_md}" + (f"\nreport: {result.report}" if result.report else "")))
     if result.failed:
         raise typer.Exit(code=1)

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fusemed.cli.console import console, progress
@@ -27,7 +28,7 @@ def results_table(results_csv: Path, title: str) -> Table:
         delta = "–" if pd.isna(r.get("vs_early_diff")) else f"{r['vs_early_diff']:+.3f} (p={r['vs_early_p']:.2g})"
         name = str(r["run"]) if str(r["run"]).startswith("ORACLE") else str(r.get("fusion", r["run"]))
         table.add_row(
-            name,
+            escape(name),
             f"{num(r['auroc'])} [{num(r['auroc_low'])}, {num(r['auroc_high'])}]",
             delta,
             num(r.get("ece")),
@@ -61,8 +62,8 @@ def demo_command(
         result = run_demo(out, on_event=on_event, config=demo_config(subjects=subjects, epochs=epochs))
     console.print(results_table(result.results_csv, f"demo: {subjects} simulated coma subjects, 30 % missing"))
     for name, error in result.failed.items():
-        console.print(f"[red]✗ {name}[/]: {error}")
+        console.print(f"[red]✗ {escape(name)}[/]: {escape(str(error))}")
     console.print(f"finished in {(time.perf_counter() - start) / 60:.1f} min")
-    console.print(f"report: [bold]{result.report}[/]")
+    console.print(f"report: [bold]{escape(str(result.report))}[/]")
     if result.failed:
         raise typer.Exit(code=1)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from fusemed.cli.console import console, fmt_number
 from fusemed.cohort import CohortSpec, TargetKind
+from fusemed.io import load_yaml
 
 MASK_KINDS = (TargetKind.MASK, TargetKind.VERTEX_MASK)
 SHOWN = (
@@ -46,7 +48,7 @@ def print_detection_metrics(metrics: dict, title: str) -> None:
         "mri_negative": metrics.get("mri_negative") or {},
         "mri_visible": metrics.get("mri_visible") or {},
     }
-    table = Table(title=title)
+    table = Table(title=escape(title))
     table.add_column("metric")
     for name in subsets:
         table.add_column(name, justify="right")
@@ -70,8 +72,8 @@ def train_detection(out: Path, config: Path | None, flags: dict, params: dict) -
         cfg = DetectionConfig.from_yaml(config, **given, params=params)
     else:
         cfg = DetectionConfig(**given, params=params)
-    console.print(f"[bold]fusemed train[/]: lesion detection {cfg.model!r} on {cfg.cohort} "
-                  f"(target {cfg.target}) -> {out}")
+    console.print(f"[bold]fusemed train[/]: lesion detection {escape(repr(cfg.model))} on "
+                  f"{escape(str(cfg.cohort))} (target {escape(cfg.target)}) -> {escape(str(out))}")
     run = train_from_config(cfg, out)
     print_detection_metrics(evaluate_detector(run, cfg.cohort), f"{out.name}: held-out test split")
     return run
@@ -81,15 +83,14 @@ def evaluate_detection(run: Path, cohort: Path | None) -> None:
     from fusemed.diagnosis import evaluate_detector
 
     if cohort is None:
-        import yaml
 
-        cohort = Path(yaml.safe_load((run / "config.yaml").read_text())["cohort"])
+        cohort = Path(load_yaml(run / "config.yaml")["cohort"])
         metrics = evaluate_detector(run, cohort)
     else:  # another cohort: every subject of it is new to the detector
         from fusemed.cohort import Cohort
 
         metrics = evaluate_detector(run, cohort, subjects=Cohort.load(cohort).subjects)
-    console.print(f"metrics written to {run / 'metrics.json'}")
+    console.print(f"metrics written to {escape(str(run / 'metrics.json'))}")
     print_detection_metrics(metrics, f"{run.name}: detection metrics")
 
 
@@ -98,6 +99,6 @@ def predict_detection(run: Path, cohort: Path, out: Path) -> None:
 
     path = predict_detector(run, cohort, out)
     console.print(
-        f"maps and cluster tables written to {path}/ (<subject>_prob.nii.gz, "
+        f"maps and cluster tables written to {escape(str(path))}/ (<subject>_prob.nii.gz, "
         f"<subject>_uncertainty.nii.gz, <subject>_clusters.csv)"
     )

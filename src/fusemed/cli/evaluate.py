@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fusemed.cli.console import console
 
@@ -29,5 +30,5 @@ def evaluate_command(
         from fusemed.cohort import Cohort
 
         path = (out or run / f"evaluation-{Cohort.load(cohort).name}") / "metrics.json"
-    console.print(f"metrics written to {path}")
+    console.print(f"metrics written to {escape(str(path))}")
     _print_metrics(path)

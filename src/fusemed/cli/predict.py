@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fusemed.cli.console import console
 
@@ -27,4 +28,4 @@ def predict_command(
         predict_detection(run, cohort, out)
         return
     path = predict_run(run, cohort, out)
-    console.print(f"predictions written to {path}")
+    console.print(f"predictions written to {escape(str(path))}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fusemed.cli.console import console, err_console
 
@@ -23,6 +24,6 @@ def report_command(
         with err_console.status("building report"):
             path = build_report(runs, out, cohort, n_boot=n_boot)
     except (FileNotFoundError, ValueError) as err:
-        err_console.print(f"[bold red]error:[/] {err}")
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(code=1) from None
-    console.print(f"report: [bold]{path}[/]")
+    console.print(f"report: [bold]{escape(str(path))}[/]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fusemed.cli.console import console, err_console, progress
 
@@ -42,6 +43,7 @@ def simulate_command(
             )
         except ValidationError as err:
             for e in err.errors():
-                err_console.print(f"[red]error:[/] {e['msg']}")
+                err_console.print(f"[red]error:[/] {escape(str(e['msg']))}")
             raise typer.Exit(code=2) from None
-    console.print(f"[green]✓[/] wrote {subjects} subjects to [bold]{root}[/] (truth in {root / 'truth'})")
+    console.print(f"[green]✓[/] wrote {subjects} subjects to [bold]{escape(str(root))}[/] "
+                  f"(truth in {escape(str(root / 'truth'))})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from fusemed.cli.console import console, fmt_number
 
@@ -94,7 +95,8 @@ def train_command(
         cfg = TrainConfig(**given)
     model = ("self-configured: " + ", ".join(cfg.search.candidates or ["default candidates"])
              if cfg.fusion == "auto" else f"{cfg.fusion}, up to {cfg.epochs} epochs")
-    console.print(f"[bold]fusemed train[/]: {cfg.cohort} -> {out} ({model}; target {cfg.target}, {cfg.folds} folds)")
+    console.print(f"[bold]fusemed train[/]: {escape(str(cfg.cohort))} -> {escape(str(out))} ({model}; "
+                  f"target {escape(cfg.target)}, {cfg.folds} folds)")
     run = train_run(cfg, out)
     _print_metrics(run / "metrics.json")
 
@@ -107,14 +109,13 @@ def _print_metrics(path: Path) -> None:
     if not path.is_file():  # a non-zero DDP rank writes nothing
         return
     metrics = json.loads(path.read_text())
-    table = Table(title=f"{path.parent.name}: out-of-fold metrics")
+    table = Table(title=escape(f"{path.parent.name}: out-of-fold metrics"))
     for col in ("pattern", "n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index"):
         table.add_column(col, justify="left" if col == "pattern" else "right")
     rows = [("all", metrics), *metrics.get("per_pattern", {}).items()]
     for name, m in rows:
-        table.add_row(
-            name, *[fmt_number(m.get(c)) for c in ("n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index")]
-        )
+        shown = ("n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index")
+        table.add_row(escape(name), *[fmt_number(m.get(c)) for c in shown])
     console.print(table)
     rob = metrics.get("robustness", {})
     if rob.get("mean") is not None:
@@ -125,7 +126,7 @@ def _detection_config(config: Path | None) -> bool:
     """True when a --config file describes a detection run (`task: detection`)."""
     if config is None or not config.is_file():
         return False
-    import yaml
+    from fusemed.io import load_yaml
 
-    raw = yaml.safe_load(config.read_text()) or {}
+    raw = load_yaml(config) or {}
     return isinstance(raw, dict) and raw.get("task") == "detection"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fusemed.cli.console import console, progress
@@ -22,21 +23,21 @@ def render_report(report: ValidationReport) -> None:
     s = report.summary
     if s:
         console.print(
-            f"[bold]{s['name']}[/]: {s['subjects']} subjects, "
-            f"{len(s['sites'])} site(s) ({', '.join(f'{k}: {v}' for k, v in s['sites'].items())})"
+            f"[bold]{escape(s['name'])}[/]: {s['subjects']} subjects, "
+            f"{len(s['sites'])} site(s) ({escape(', '.join(f'{k}: {v}' for k, v in s['sites'].items()))})"
         )
         avail = Table(title="Modality availability")
         avail.add_column("modality")
         avail.add_column("subjects", justify="right")
         avail.add_column("%", justify="right")
         for name, count in s["availability"].items():
-            avail.add_row(name, str(count), f"{100 * count / max(s['subjects'], 1):.0f}")
+            avail.add_row(escape(name), str(count), f"{100 * count / max(s['subjects'], 1):.0f}")
         console.print(avail)
         patterns = Table(title="Missing-modality patterns (present modalities)")
         patterns.add_column("pattern")
         patterns.add_column("subjects", justify="right")
         for pattern, count in s["patterns"].items():
-            patterns.add_row(pattern, str(count))
+            patterns.add_row(escape(pattern), str(count))
         console.print(patterns)
         if s["targets"]:
             targets = Table(title="Targets")
@@ -50,14 +51,14 @@ def render_report(report: ValidationReport) -> None:
                     balance = f"{t['events']} events / {t['n']} (median time {t['median_time']})"
                 else:
                     balance = f"{t['n']} subjects"
-                targets.add_row(name, t["kind"], balance)
+                targets.add_row(escape(name), t["kind"], escape(balance))
             console.print(targets)
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if report.problems:
         console.print(f"[bold red]{len(report.problems)} problem(s):[/]")
         for problem in report.problems:
-            console.print(f"  [red]✗[/] {problem}", markup=True, soft_wrap=True)
+            console.print(f"  [red]✗[/] {escape(str(problem))}", soft_wrap=True)
     else:
         console.print("[bold green]✓ cohort is valid[/]")
 

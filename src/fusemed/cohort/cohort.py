@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,6 +15,7 @@ import pandas as pd
 from fusemed.cohort.case import Case, Survival
 from fusemed.cohort.problems import CohortError, Problem
 from fusemed.cohort.spec import CohortSpec, ModalityKind, TargetKind
+from fusemed.io import subject_id_problem
 
 SPEC_FILE = "cohort.yaml"
 MANIFEST_NAMES = ("manifest.csv", "manifest.tsv")
@@ -28,12 +30,23 @@ def find_manifest(root: Path) -> Path:
 
 def read_manifest(path: Path) -> pd.DataFrame:
     """Read the manifest as strings; an empty cell becomes ``""`` (missing), never a guessed NaN."""
+    sep = "\t" if path.suffix == ".tsv" else ","
     try:
-        return pd.read_csv(
-            path, sep="\t" if path.suffix == ".tsv" else ",", dtype=str, keep_default_na=False, skipinitialspace=True
-        )
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh, delimiter=sep, skipinitialspace=True), [])
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except Exception as err:
         raise CohortError([Problem(f"unreadable manifest ({type(err).__name__}: {err})", file=path)]) from None
+    seen: dict[str, int] = {}
+    problems = []
+    for i, name in enumerate(header, start=1):
+        if name in seen:
+            problems.append(Problem(f"duplicate column {name!r} (columns {seen[name]} and {i}): a value would be "
+                                    "read from one of them silently", file=path.name, line=1, column=name))
+        seen.setdefault(name, i)
+    if problems:
+        raise CohortError(problems)
+    return frame
 
 
 def _number(text: str) -> float | None:
@@ -49,6 +62,28 @@ class _RowParser:
 
     def __init__(self, root: Path, spec: CohortSpec, manifest: Path, problems: list[Problem]) -> None:
         self.root, self.spec, self.manifest, self.problems = root, spec, manifest, problems
+        self.bases = [root.resolve()]
+        if spec.data_root:
+            self.bases.append((root / spec.data_root).resolve())
+
+    def file(self, cell: str, what: str, subject: str, line: int, column: str) -> Path | None:
+        """The cell's path if it resolves (symlinks followed) inside the cohort folder or its data_root."""
+        path = self.root / cell
+        try:
+            resolved = path.resolve()
+        except (OSError, ValueError, RuntimeError):
+            resolved = None
+        if resolved is None or not any(resolved.is_relative_to(base) for base in self.bases):
+            allowed = "the cohort folder or its data_root" if len(self.bases) > 1 else "the cohort folder"
+            self.problem(
+                f"{what}: path {cell!r} resolves outside {allowed} (`data_root:` in cohort.yaml allows one "
+                "external folder; see docs/security.md)",
+                subject, line, column,
+            )
+            return None
+        if not path.is_file():
+            self.problem(f"{what}: file not found: {cell}", subject, line, column, file=path)
+        return path
 
     def problem(
         self, message: str, subject: str, line: int, column: str | None = None, file: Path | None = None
@@ -63,6 +98,10 @@ class _RowParser:
         if not subject:
             self.problem("empty subject id", "?", line, spec.subject_column)
             return None
+        unsafe = subject_id_problem(subject)
+        if unsafe:  # ids name output files (OUT/{subject}_prob.nii.gz): one safe file-name component only
+            self.problem(unsafe, subject, line, spec.subject_column)
+            return None
         sources: dict[str, Any] = {}
         for name, m in spec.modalities.items():
             if m.kind is ModalityKind.TABULAR:
@@ -73,12 +112,9 @@ class _RowParser:
             cell = row[spec.modality_column(name)].strip()
             if not cell:
                 continue
-            path = self.root / cell
-            if not path.is_file():
-                self.problem(
-                    f"modality {name!r}: file not found: {cell}", subject, line, spec.modality_column(name), file=path
-                )
-            sources[name] = path
+            path = self.file(cell, f"modality {name!r}", subject, line, spec.modality_column(name))
+            if path is not None:
+                sources[name] = path
         if not sources:
             self.problem("subject has no modality at all (every modality cell is empty)", subject, line)
         targets = {}
@@ -124,10 +160,7 @@ class _RowParser:
             return Survival(float(time), bool(event)) if ok else None  # type: ignore[arg-type]
         text = cells[0]
         if t.kind in (TargetKind.MASK, TargetKind.VERTEX_MASK):
-            path = self.root / text
-            if not path.is_file():
-                self.problem(f"target {name!r}: file not found: {text}", subject, line, cols[0], file=path)
-            return path
+            return self.file(text, f"target {name!r}", subject, line, cols[0])
         value = _number(text)
         allowed = (0, 1) if t.kind is TargetKind.BINARY else t.classes
         if value is None or value != int(value) or value < 0 or (allowed is not None and int(value) not in allowed):

@@ -1,13 +1,16 @@
 """Readers, one per stored kind: a path in, a checked in-memory object out.
 
 Each reader raises :class:`ReadError` with what was expected, so ``validate`` can collect the message
-and name the subject and file around it. Volumes load lazily (nibabel proxies): reading the header is
-cheap, the voxels are read when first used.
+and name the subject and file around it. A message names the error type, never the parser's own words,
+which can quote the file (a graph cell pointing at a text file must not leak its first line). Volumes
+load lazily (nibabel proxies): reading the header is cheap, the voxels are read when first used.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +23,47 @@ import pandas as pd
 from fusemed.cohort.spec import MESH_VERTICES
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz")
+
+#: Default budget of one volume in memory (as float32), in MiB; ``FUSEMED_MAX_VOLUME_MB`` overrides it.
+DEFAULT_MAX_VOLUME_MB = 2048.0
+#: Deflate cannot compress better than ~1032:1, so a .nii.gz declaring more than this many times its own
+#: size (plus slack) is truncated or forged: refused without inflating it.
+_MAX_GZIP_RATIO = 1100
+
+
+def max_volume_bytes() -> int:
+    """The configured per-volume budget in bytes (``FUSEMED_MAX_VOLUME_MB``, default 2048 MiB)."""
+    text = os.environ.get("FUSEMED_MAX_VOLUME_MB", "")
+    try:
+        mb = float(text) if text else DEFAULT_MAX_VOLUME_MB
+    except ValueError:
+        mb = DEFAULT_MAX_VOLUME_MB
+    return int(mb * 2**20)
+
+
+def check_declared_size(img: nib.Nifti1Image, path: Path) -> None:
+    """Refuse a volume whose header declares more voxels than the budget or than the file can hold.
+
+    Only the header is consulted: no voxel is read, so a 1 KB file declaring 10000^3 costs nothing.
+    """
+    shape = tuple(int(d) for d in img.header.get_data_shape())
+    if not shape or min(shape) < 1:
+        raise ReadError(f"header declares an impossible shape {shape}")
+    n = math.prod(shape)
+    itemsize = max(int(img.header.get_data_dtype().itemsize), 1)
+    in_memory = n * max(itemsize, 4)  # read as float32 (or wider)
+    budget = max_volume_bytes()
+    if in_memory > budget:
+        raise ReadError(
+            f"header declares {shape} voxels ({in_memory / 2**20:.0f} MiB in memory), over the "
+            f"{budget / 2**20:.0f} MiB budget per volume (raise FUSEMED_MAX_VOLUME_MB to allow it)"
+        )
+    on_disk = n * itemsize
+    size = path.stat().st_size
+    if (path.name.endswith(".gz") and on_disk > _MAX_GZIP_RATIO * size + 2**20) or (
+        not path.name.endswith(".gz") and on_disk > size
+    ):
+        raise ReadError(f"header declares {shape} voxels but the file is only {size} bytes: truncated or corrupt")
 
 
 class ReadError(ValueError):
@@ -59,14 +103,18 @@ def read_volume(path: Path) -> nib.Nifti1Image:
     try:
         img = nib.load(str(path))
     except Exception as err:  # nibabel raises many types for damaged headers
-        raise ReadError(f"not a readable NIfTI file ({type(err).__name__}: {err})") from None
+        raise ReadError(f"not a readable NIfTI file ({type(err).__name__})") from None
+    check_declared_size(img, path)
     shape = img.shape
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) != 3:
         raise ReadError(f"expected a 3D volume, found shape {tuple(img.shape)} ({len(img.shape)}D)")
     if shape != img.shape:
-        img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape), img.affine, img.header)
+        try:
+            img = nib.Nifti1Image(np.asanyarray(img.dataobj).reshape(shape), img.affine, img.header)
+        except (EOFError, OSError, zlib.error, ValueError, OverflowError, MemoryError) as err:
+            raise ReadError(f"truncated or corrupt image data ({type(err).__name__})") from None
     affine = img.affine
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise ReadError(f"affine is not invertible or not finite: {affine.tolist()}")
@@ -77,8 +125,8 @@ def load_volume_data(img: nib.Nifti1Image, path: Path) -> np.ndarray:
     """Read every voxel once (catches truncated archives) and check they are finite."""
     try:
         data = np.asarray(img.dataobj, dtype=np.float32)
-    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as err:
-        raise ReadError(f"truncated or corrupt image data ({type(err).__name__}: {err})") from None
+    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError, OverflowError, MemoryError) as err:
+        raise ReadError(f"truncated or corrupt image data ({type(err).__name__})") from None
     _finite(data, "image")
     return data
 
@@ -93,7 +141,7 @@ def _npz_arrays(path: Path, required: str, optional: tuple[str, ...] = ()) -> di
     except ReadError:
         raise
     except Exception as err:
-        raise ReadError(f"unreadable .npz file ({type(err).__name__}: {err})") from None
+        raise ReadError(f"unreadable .npz file ({type(err).__name__})") from None
 
 
 def read_graph(path: Path) -> Graph:
@@ -114,7 +162,7 @@ def read_graph(path: Path) -> Graph:
     except ReadError:
         raise
     except Exception as err:
-        raise ReadError(f"unreadable graph file ({type(err).__name__}: {err})") from None
+        raise ReadError(f"unreadable graph file: expected a numeric matrix ({type(err).__name__})") from None
     if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
         raise ReadError(f"adjacency must be square (N, N), found shape {adjacency.shape}")
     _finite(adjacency, "adjacency")
@@ -144,7 +192,7 @@ def read_surface(path: Path, mesh: str | None = None) -> np.ndarray:
     except ReadError:
         raise
     except Exception as err:
-        raise ReadError(f"unreadable surface file ({type(err).__name__}: {err})") from None
+        raise ReadError(f"unreadable surface file ({type(err).__name__})") from None
     if features.ndim == 1:
         features = features[:, None]
     if features.ndim != 2:

@@ -6,6 +6,7 @@ every later stage reads modalities by *name* and *kind*, never by position.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from monai.utils import look_up_option
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fusemed.cohort.problems import CohortError, Problem
-from fusemed.io import atomic_write_text
+from fusemed.io import YamlError, atomic_write_text, load_yaml
 
 #: Vertex counts (both hemispheres, left then right) of the meshes a surface modality may live on.
 MESH_VERTICES: dict[str, int] = {
@@ -25,6 +26,33 @@ MESH_VERTICES: dict[str, int] = {
     "fsaverage6": 81924,
     "fsaverage": 327684,
 }
+
+
+#: A modality name keys the model's encoders (``nn.ModuleDict``), file names and CSV columns: a letter,
+#: then letters, digits, ``_`` or ``-`` (no ``.``), at most 64 characters, and not a torch Module attribute.
+MODALITY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+RESERVED_MODALITY_NAMES = frozenset({
+    "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init", "children", "clear",
+    "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr", "float", "forward", "get_buffer",
+    "get_extra_state", "get_parameter", "get_submodule", "half", "ipu", "items", "keys", "load_state_dict",
+    "modules", "mtia", "named_buffers", "named_children", "named_modules", "named_parameters", "parameters",
+    "pop", "register_backward_hook", "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+    "register_full_backward_hook", "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "update",
+    "values", "xpu", "zero_grad",
+})
+
+
+def modality_name_problem(name: str) -> str | None:
+    """Why training would reject ``name`` as a modality name (``None`` when it is fine)."""
+    if not MODALITY_NAME.fullmatch(name):
+        return (f"modality name {name!r} must start with a letter and hold only letters, digits, '_' or '-' "
+                "(at most 64 characters)")
+    if name in RESERVED_MODALITY_NAMES:
+        return f"modality name {name!r} is reserved (a torch Module attribute); rename it"
+    return None
 
 
 class ModalityKind(str, Enum):
@@ -117,11 +145,19 @@ class CohortSpec(BaseModel):
     site_column: str | None = None
     modalities: dict[str, ModalitySpec]
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
+    data_root: str | None = Field(
+        None,
+        description="a folder outside the cohort folder that manifest paths may also point into (absolute, or "
+        "relative to the cohort folder); without it every manifest path must resolve inside the cohort folder",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CohortSpec:
         if not self.modalities:
             raise ValueError("declare at least one modality")
+        bad = [why for why in map(modality_name_problem, self.modalities) if why]
+        if bad:
+            raise ValueError("; ".join(bad))
         for name, target in self.targets.items():
             if target.kind is TargetKind.MASK and target.reference is not None:
                 ref = self.modalities.get(target.reference)
@@ -158,9 +194,9 @@ class CohortSpec(BaseModel):
         if not path.is_file():
             raise CohortError([Problem(f"{path.name} not found: a cohort folder holds cohort.yaml", file=path)])
         try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise CohortError([Problem(f"not valid YAML: {err}", file=path)]) from None
+            raw = load_yaml(path)
+        except YamlError as err:
+            raise CohortError([Problem(str(err).removeprefix(f"{path}: "), file=path)]) from None
         if not isinstance(raw, dict):
             raise CohortError([Problem("expected a mapping with name, modalities, targets", file=path)])
         try:

@@ -27,6 +27,42 @@ from fusemed.cohort.readers import (
 )
 from fusemed.cohort.spec import ModalityKind, TargetKind
 
+#: A volume needs at least this many voxels along each axis: resampling, 3D convolutions and
+#: neighbourhood statistics have nothing to work on below it (a 1x1x1 "volume" is a damaged file).
+MIN_VOLUME_DIM = 4
+#: A volume whose world-space centre lies farther than this from the median of the cohort's volumes
+#: cannot overlap them (a head is ~200 mm): its affine is wrong (metres vs mm, another space).
+MAX_CENTRE_OFFSET_MM = 500.0
+
+
+def _not_degenerate(img: Any) -> None:
+    shape = tuple(int(d) for d in img.shape[:3])
+    if min(shape) < MIN_VOLUME_DIM:
+        raise ReadError(f"degenerate volume {shape}: every axis needs at least {MIN_VOLUME_DIM} voxels")
+
+
+def content_problems(cohort: Cohort) -> tuple[list[Problem], list[str]]:
+    """Cohort-wide defects no single row shows: a modality nobody has, a target with one class or none."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    spec = cohort.spec
+    for name, count in cohort.availability().items():
+        if count == 0:
+            column = ", ".join(spec.modalities[name].columns or []) or spec.modality_column(name)
+            problems.append(Problem(f"modality {name!r} is empty for every subject: drop it from cohort.yaml "
+                                    "or fill it", column=column))
+    for name, target in spec.targets.items():
+        values = [v for v in cohort.target_values(name) if v is not None]
+        if not values:
+            warnings.append(f"no subject has target {name!r}: fine for predict, train will refuse it")
+        elif target.kind in (TargetKind.BINARY, TargetKind.MULTICLASS) and len(set(values)) < 2:
+            problems.append(Problem(f"target {name!r} has only one class ({values[0]}) over {len(values)} "
+                                    "subjects: nothing to learn or to score", column=spec.target_columns(name)[0]))
+        elif target.kind is TargetKind.SURVIVAL and not any(v.event for v in values):
+            problems.append(Problem(f"target {name!r} has no event: a survival model has nothing to learn",
+                                    column=spec.target_columns(name)[1]))
+    return problems, warnings
+
 
 @dataclass
 class ValidationReport:
@@ -50,6 +86,7 @@ class _Checker:
         self.shapes: dict[tuple[str, str], tuple[tuple[int, ...], np.ndarray]] = {}
         self.sizes: dict[str, Counter[tuple[int, ...]]] = {}
         self.size_of: dict[tuple[str, str], tuple[int, ...]] = {}
+        self.centres: dict[tuple[str, str], np.ndarray] = {}
 
     def _fail(self, case: Case, path: Path, err: Exception, column: str) -> None:
         self.problems.append(Problem(str(err), subject=case.subject, file=self._rel(path), column=column))
@@ -72,8 +109,11 @@ class _Checker:
             try:
                 if kind is ModalityKind.VOLUME:
                     img = read_volume(path)
+                    _not_degenerate(img)
                     load_volume_data(img, path)
                     self.shapes[(case.subject, name)] = (img.shape[:3], img.affine)
+                    centre = img.affine @ np.r_[(np.asarray(img.shape[:3]) - 1) / 2.0, 1.0]
+                    self.centres[(case.subject, name)] = centre[:3]
                 elif kind is ModalityKind.GRAPH:
                     graph = read_graph(path)
                     self._size(case, name, (graph.n_nodes, 0 if graph.features is None else graph.features.shape[1]))
@@ -99,6 +139,7 @@ class _Checker:
 
     def _mask(self, case: Case, name: str, path: Path) -> None:
         img = read_volume(path)
+        _not_degenerate(img)
         data = load_volume_data(img, path)
         if not np.isin(data, (0, 1)).all():
             raise ReadError("mask values must be 0 or 1")
@@ -114,7 +155,17 @@ class _Checker:
             raise ReadError(f"mask affine differs from its volume {ref!r}: mask and image must share one grid")
 
     def consistency(self) -> None:
-        """Graphs must share a node count and surfaces a feature count: encoders need one size."""
+        """Graphs must share a node count and surfaces a feature count: encoders need one size; volumes
+        must lie in one world space (a centre far from the others is an affine in other units or space)."""
+        if len(self.centres) >= 3:
+            median = np.median(np.stack(list(self.centres.values())), axis=0)
+            for (subject, mod), centre in self.centres.items():
+                off = float(np.linalg.norm(centre - median))
+                if off > MAX_CENTRE_OFFSET_MM:
+                    self.problems.append(Problem(
+                        f"volume {mod!r} is centred {off:.0f} mm from the cohort's volumes (over "
+                        f"{MAX_CENTRE_OFFSET_MM:.0f} mm): its affine is in other units or another space",
+                        subject=subject, column=self.cohort.spec.modality_column(mod)))
         for name, counts in self.sizes.items():
             if len(counts) < 2:
                 continue
@@ -186,6 +237,9 @@ def validate_cohort(folder: str | Path, on_case: Callable[[Case], None] | None =
         if on_case is not None:
             on_case(case)
     checker.consistency()
+    problems, warnings = content_problems(cohort)
+    report.problems.extend(problems)
+    report.warnings.extend(warnings)
     if cohort.unused_columns:
         report.warnings.append(
             f"manifest columns not declared in cohort.yaml (ignored): {', '.join(cohort.unused_columns)}"

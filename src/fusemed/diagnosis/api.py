@@ -17,7 +17,6 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import yaml
 
 from fusemed.diagnosis.clusters import ClusterCalibrator
 from fusemed.diagnosis.config import DetectionConfig
@@ -25,7 +24,15 @@ from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
 from fusemed.diagnosis.detect import detect, fit_calibrator
 from fusemed.diagnosis.detectors import Detector, get_detector
 from fusemed.diagnosis.metrics import per_subject_table, split_metrics
-from fusemed.io import atomic_save, atomic_write_csv, atomic_write_json, to_json_safe
+from fusemed.io import (
+    atomic_save,
+    atomic_write_csv,
+    atomic_write_json,
+    check_subject_id,
+    load_yaml,
+    output_path,
+    to_json_safe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +117,7 @@ def load_run(run: str | Path) -> tuple[Detector, ClusterCalibrator, dict]:
                                 f"train one with train_detector or `fusemed train --target lesion`")
     det = Detector.load(run / "detector")
     cal = ClusterCalibrator.from_json(json.loads((run / "calibration.json").read_text()))
-    return det, cal, yaml.safe_load((run / "config.yaml").read_text())
+    return det, cal, load_yaml(run / "config.yaml")
 
 
 def predict_detector(run: str | Path, cohort_dir: str | Path, outdir: str | Path,
@@ -138,17 +145,18 @@ def _scorable(det: Detector, cases: list[DetectionCase]) -> list[DetectionCase]:
 
 def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, outdir: Path,
                    mri_negative: bool | None = None):
+    s = check_subject_id(case.subject)
+    paths = {k: output_path(outdir, f"{s}_{k}") for k in (
+        "prob.npz", "prob.nii.gz", "uncertainty.nii.gz", "clusters.nii.gz", "clusters.csv")}
     maps, rec = detect(det, case, cal, mri_negative)
-    s = case.subject
     if maps.space == "surface":
-        atomic_save(outdir / f"{s}_prob.npz", lambda tmp: np.savez_compressed(
+        atomic_save(paths["prob.npz"], lambda tmp: np.savez_compressed(
             tmp, probabilities=maps.prob, uncertainty=maps.uncertainty, clusters=rec.labels))
     else:
-        _write_nifti(outdir / f"{s}_prob.nii.gz", maps.prob)
-        _write_nifti(outdir / f"{s}_uncertainty.nii.gz", maps.uncertainty)
-        _write_nifti(outdir / f"{s}_clusters.nii.gz", nib.Nifti1Image(rec.labels.astype(np.int16),
-                                                                      maps.prob.affine))
-    atomic_write_csv(outdir / f"{s}_clusters.csv", rec.clusters)
+        _write_nifti(paths["prob.nii.gz"], maps.prob)
+        _write_nifti(paths["uncertainty.nii.gz"], maps.uncertainty)
+        _write_nifti(paths["clusters.nii.gz"], nib.Nifti1Image(rec.labels.astype(np.int16), maps.prob.affine))
+    atomic_write_csv(paths["clusters.csv"], rec.clusters)
     return rec
 
 

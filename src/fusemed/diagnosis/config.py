@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from fusemed.io import atomic_write_text
+from fusemed.io import atomic_write_text, load_yaml
 
 
 class DetectionConfig(BaseModel):
@@ -40,7 +40,7 @@ class DetectionConfig(BaseModel):
         """Read a YAML config; keyword overrides (CLI flags that were given) win over the file, and
         `params` overrides are merged into the file's `params`."""
         path = Path(path)
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping of DetectionConfig keys, found {type(raw).__name__}")
         params = {**(raw.get("params") or {}), **(overrides.pop("params", None) or {})}

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fusemed.configure.space import SearchSpace
+from fusemed.io import load_yaml
 from fusemed.training.io import atomic_write_text
 
 
@@ -125,7 +126,7 @@ class TrainConfig(BaseModel):
     def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         """Read a YAML config; keyword overrides (CLI flags that were given) win over the file."""
         path = Path(path)
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping of TrainConfig keys, found {type(raw).__name__}")
         raw.update({k: v for k, v in overrides.items() if v is not None})
@@ -141,5 +142,5 @@ class TrainConfig(BaseModel):
     @classmethod
     def load_run(cls, run: str | Path) -> TrainConfig:
         """The config a run folder was trained with."""
-        return cls.model_validate(yaml.safe_load((Path(run) / "config.yaml").read_text()),
+        return cls.model_validate(load_yaml(Path(run) / "config.yaml"),
                                   context={"saved_run": True})

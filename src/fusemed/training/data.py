@@ -132,11 +132,20 @@ class FoldDataModule(L.LightningDataModule):
         super().__init__()
         self.train_set, self.val_set, self.collate = train, val, collate
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self._shuffle = torch.Generator().manual_seed(seed)  # one stream over all epochs, saved in checkpoints
 
     def train_dataloader(self) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed)
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, collate_fn=self.collate,
-                          num_workers=self.num_workers, generator=gen, drop_last=len(self.train_set) > self.batch_size)
+                          num_workers=self.num_workers, generator=self._shuffle,
+                          drop_last=len(self.train_set) > self.batch_size)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The shuffle generator's state: a resumed run shuffles its next epoch as an uninterrupted one."""
+        return {"shuffle": self._shuffle.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "shuffle" in state_dict:
+            self._shuffle.set_state(state_dict["shuffle"])
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False, collate_fn=self.collate,

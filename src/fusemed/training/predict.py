@@ -77,6 +77,7 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     for d in dirs:
         fold = _fold_meta(d)
         prep = Preprocessing.load(d / "preprocessing.json")
+        prep.check_cohort(cohort)  # tabular columns matched by name, a mismatch refused before any model
         slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in fold["slots"]]
         ctx = FoldContext(config, task, modalities, slots, int(fold["fold"]), factory)
         logits = load_predictor(d, ctx).predict(CaseDataset(cases, modalities, prep, label_task, cache=True), ctx)
@@ -133,6 +134,6 @@ def evaluate_run(run: str | Path, cohort: str | Path | None = None, out: str | P
     folder = Path(out) if out else run / f"evaluation-{loaded.name}"
     atomic_write_csv(folder / "predictions.csv", frame)
     metrics = discrimination_report(frame, task.kind, modalities)
-    metrics["cohort_fingerprint"] = cohort_fingerprint(loaded.root)
+    metrics["cohort_fingerprint"] = {k: v for k, v in cohort_fingerprint(loaded.root).items() if k != "files"}
     atomic_write_json(folder / "metrics.json", metrics)
     return metrics

@@ -72,11 +72,39 @@ def _standardiser(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class TabularPreprocessor(Preprocessor):
+    """Standardised values | missing indicators; ``columns`` (the manifest names, in the order trained)
+    lets a later cohort be matched by name, never by position."""
+
     kind = "tabular"
+    columns: list[str] | None = None
 
     def fit(self, values: Iterable[np.ndarray]) -> TabularPreprocessor:
         self.mean, self.std = _standardiser(np.stack(list(values)).astype(np.float64))
         return self
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Preprocessor:
+        columns = state.pop("columns", None)
+        obj = super().from_state(state)
+        obj.columns = None if columns is None else [str(c) for c in columns]  # type: ignore[attr-defined]
+        return obj
+
+    def order(self, name: str, declared: list[str]) -> list[int] | None:
+        """Positions in ``declared`` of the trained columns (``None``: same order, or not recorded).
+
+        Raises ``ValueError`` naming the columns when the cohort's set differs from the run's.
+        """
+        if self.columns is None or list(declared) == self.columns:
+            return None
+        missing = [c for c in self.columns if c not in declared]
+        extra = [c for c in declared if c not in self.columns]
+        if missing or extra:
+            raise ValueError(
+                f"modality {name!r}: the run was trained on columns {self.columns}; this cohort declares "
+                f"{list(declared)}" + (f" (missing: {', '.join(missing)})" if missing else "")
+                + (f" (not in the run: {', '.join(extra)})" if extra else "")
+            )
+        return [list(declared).index(c) for c in self.columns]
 
     def __call__(self, value: np.ndarray) -> np.ndarray:
         value = np.asarray(value, dtype=np.float64)
@@ -161,11 +189,27 @@ class Preprocessing:
                 raise ValueError(f"modality {m!r}: no training subject has it; drop it with --modalities")
             step = VolumePreprocessor(affine, shape) if kinds[m] == "volume" else Preprocessor.registry[kinds[m]]()
             steps[m] = step.fit(c.load(m) for c in having)
+            if isinstance(step, TabularPreprocessor):
+                step.columns = list(cohort.spec.modalities[m].columns or [])
             log.debug("fitted %s preprocessing on %d subjects", m, len(having))
         return cls(steps)
 
     def __call__(self, case: Case, name: str) -> np.ndarray:
-        return self.steps[name](case.load(name))
+        try:
+            step, value = self.steps[name], case.load(name)
+            if isinstance(step, TabularPreprocessor):
+                order = step.order(name, case.spec.modalities[name].columns or [])
+                if order is not None:
+                    value = np.asarray(value)[order]
+            return step(value)
+        except ValueError as err:  # a reader's, a shape check's or nilearn's words: say whose data it is
+            raise ValueError(f"subject {case.subject}, modality {name!r}: {err}") from err
+
+    def check_cohort(self, cohort: Cohort) -> None:
+        """Refuse (``ValueError``) a cohort whose tabular columns do not match the run's by name."""
+        for name, step in self.steps.items():
+            if isinstance(step, TabularPreprocessor) and name in cohort.spec.modalities:
+                step.order(name, cohort.spec.modalities[name].columns or [])
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {m: s.shape for m, s in self.steps.items()}

@@ -38,12 +38,15 @@ from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json
 from fusemed.training.learners import FoldContext, fit_baseline, fit_deep, save_predictor
 from fusemed.training.module import FusemedModule, ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
+from fusemed.training.resume import cohort_changes, keep_log_before_resume, merge_resumed_log
+from fusemed.training.rng import RngState
 from fusemed.training.splits import FoldSplit, make_folds
 
 log = logging.getLogger(__name__)
 
-#: config keys that may change between a run and its resumption (they change speed, not results)
-RESUMABLE_KEYS = {"accelerator", "devices", "strategy", "num_workers", "progress", "cache", "epochs"}
+#: config keys that may change between a run and its resumption (they change speed, not results);
+#: ``epochs`` is not one of them: more epochs on a finished run would silently mean another experiment
+RESUMABLE_KEYS = {"accelerator", "devices", "strategy", "num_workers", "progress", "cache"}
 
 
 def resolve_modalities(cohort: Cohort, wanted: Sequence[str] | None) -> list[str]:
@@ -64,6 +67,10 @@ def _check_resumable(out: Path, config: TrainConfig) -> None:
     if differ:
         raise ValueError(f"{out} already holds a run with a different config ({', '.join(differ)}); "
                          "choose another --out or delete it")
+    changed = cohort_changes(out, Path(config.cohort))
+    if changed:
+        raise ValueError(f"{out}: the cohort changed since this run started ({'; '.join(changed)}); resuming "
+                         "would mix two cohorts: choose another --out or delete it")
 
 
 def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFactory | None = None,
@@ -171,21 +178,30 @@ def fit_member(config: TrainConfig, model: torch.nn.Module, data: FoldDataModule
     module = FusemedModule(model, meta["modalities"], config.lr, config.weight_decay, config.moddrop, seed,
                            moddrop_fn)
     checkpoint = ModelCheckpoint(dirpath=member_dir / "checkpoints", filename="best", monitor="val_loss",
-                                 mode="min", save_top_k=1, save_last=True, enable_version_counter=False)
+                                 mode="min", save_top_k=1, enable_version_counter=False)
+    # last.ckpt after every epoch, improved or not: a kill loses at most the epoch in progress
+    every_epoch = ModelCheckpoint(dirpath=member_dir / "checkpoints", filename="last", monitor=None,
+                                  save_top_k=1, every_n_epochs=1, enable_version_counter=False)
     trainer = L.Trainer(
         max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
         strategy=config.strategy, precision=config.precision,
         deterministic=True if config.deterministic and config.accelerator == "cpu" else
         ("warn" if config.deterministic else False),
-        callbacks=[EarlyStopping("val_loss", patience=config.patience, mode="min"), checkpoint, *callbacks],
+        callbacks=[EarlyStopping("val_loss", patience=config.patience, mode="min"), checkpoint, every_epoch,
+                   RngState(), *callbacks],
         logger=CSVLogger(member_dir, name="logs", version=0), default_root_dir=member_dir,
         enable_progress_bar=config.progress, enable_model_summary=False, log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
     last = member_dir / "checkpoints" / "last.ckpt"
+    log_file = member_dir / "logs" / "version_0" / "metrics.csv"
     if last.is_file():
         log.info("%s: resuming from %s", member_dir.name, last)
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None)
+        if trainer.is_global_zero:
+            keep_log_before_resume(log_file)  # Lightning's CSV logger would delete the pre-kill epochs
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None, weights_only=True)
+    if trainer.is_global_zero:
+        merge_resumed_log(log_file)
     if not trainer.is_global_zero:
         return model
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last

@@ -73,9 +73,17 @@ def make_folds(subjects: list[str], labels: list[str], sites: list[str | None], 
         part = list(ids[tr])
         part_labels = [labels[j] for j in tr]
         calibration: list[str] = []
-        if calibration_fraction > 0:
-            part, calibration = _holdout(part, part_labels, calibration_fraction, seed + i)
-            part_labels = [label_of[s] for s in part]
-        train, val = _holdout(part, part_labels, val_fraction, seed + 100 + i)
+        try:
+            if calibration_fraction > 0:
+                part, calibration = _holdout(part, part_labels, calibration_fraction, seed + i)
+                part_labels = [label_of[s] for s in part]
+            train, val = _holdout(part, part_labels, val_fraction, seed + 100 + i)
+        except ValueError:  # sklearn's own words name test_size, not the cohort
+            need = 3 if calibration_fraction > 0 else 2
+            raise ValueError(
+                f"fold {i}: its {len(tr)} training subjects cannot be split into train / validation"
+                f"{' / calibration' if calibration_fraction > 0 else ''} (at least {need} needed); "
+                f"use fewer --folds or more subjects ({len(subjects)} subjects, {k} folds)"
+            ) from None
         folds.append(FoldSplit(i, sorted(train), sorted(val), sorted(ids[te].tolist()), sorted(calibration)))
     return folds
