@@ -46,6 +46,7 @@ def _register() -> None:
     app.command("report")(importlib.import_module("fusemed.cli.report").report_command)
     app.command("benchmark")(importlib.import_module("fusemed.cli.benchmark").benchmark_command)
     app.command("demo")(importlib.import_module("fusemed.cli.demo").demo_command)
+    app.add_typer(importlib.import_module("fusemed.cli.importer").import_app, name="import")
 
 
 _register()
