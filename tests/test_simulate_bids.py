@@ -115,3 +115,21 @@ def test_simulated_bids_follows_the_offline_rules(both):
 def test_direct_layout_is_unchanged():
     direct = cohort("coma")
     assert (direct / "cohort.yaml").is_file() and (direct / "sub-001/surf/sub-001_space-fsaverage5_cortex.npz").exists()
+
+
+def test_epilepsy_masks_travel_through_bids(tmp_path):
+    from fusemed.importers import import_bids
+    from fusemed.simulate import simulate_cohort
+
+    params = {"scenario": "epilepsy", "n_subjects": 3, "seed": 3, "spacing": 4.0, "sites": 2}
+    direct = simulate_cohort(out=tmp_path / "d", **params)
+    simulate_cohort(out=tmp_path / "b", layout="bids", **params)
+    result = import_bids(tmp_path / "b", tmp_path / "c")
+    assert result.ok, [str(p) for p in result.problems] + [str(p) for p in result.report.problems]
+    a, b = Cohort.load(direct), Cohort.load(tmp_path / "c")
+    for x, y in zip(a, b, strict=True):
+        assert x.modalities == y.modalities and x.targets["diagnosis"] == y.targets["diagnosis"]
+        np.testing.assert_array_equal(x.load_target("lesion_surface"), y.load_target("lesion_surface"))
+        np.testing.assert_array_equal(
+            np.asarray(x.load_target("lesion").dataobj), np.asarray(y.load_target("lesion").dataobj)
+        )
