@@ -671,7 +671,7 @@ class _Importer:
             "modalities": mods,
             "targets": tgts,
         }
-        if external and self.link == "relative" and "data_root" in CohortSpec.model_fields:
+        if external and "data_root" in CohortSpec.model_fields:  # symlinks are followed by that check too
             raw["data_root"] = os.path.relpath(self.bids, self.out)
         try:
             return CohortSpec.model_validate(raw)
