@@ -83,6 +83,7 @@ def _register() -> None:
     app.command("report")(refusing(importlib.import_module("fusemed.cli.report").report_command))
     app.command("benchmark")(refusing(importlib.import_module("fusemed.cli.benchmark").benchmark_command))
     app.command("demo")(refusing(importlib.import_module("fusemed.cli.demo").demo_command))
+    app.add_typer(importlib.import_module("fusemed.cli.importer").import_app, name="import")
 
 
 _register()

@@ -20,6 +20,9 @@ def simulate_command(
     missing_scheme: str = typer.Option("mcar", "--missing-scheme", help="mcar, mnar or site."),
     sites: int = typer.Option(3, "--sites", min=1, max=26, help="Number of acquisition sites."),
     patient_fraction: float = typer.Option(0.5, "--patient-fraction", help="Epilepsy: share of patients."),
+    layout: str = typer.Option(
+        "cohort", "--layout", help="cohort (cohort.yaml + manifest.csv) or bids (for `fusemed import bids`)."
+    ),
 ) -> None:
     """Simulate a cohort on real anatomy (MNI152 + fsaverage5), in the cohort format, with truth/."""
     from pydantic import ValidationError
@@ -39,11 +42,15 @@ def simulate_command(
                 missing_scheme=missing_scheme,
                 sites=sites,
                 patient_fraction=patient_fraction,
+                layout=layout,
                 progress=lambda done, _total: bar.update(task, completed=done),
             )
         except ValidationError as err:
             for e in err.errors():
                 err_console.print(f"[red]error:[/] {escape(str(e['msg']))}")
+            raise typer.Exit(code=2) from None
+        except ValueError as err:
+            err_console.print(f"[red]error:[/] {escape(str(err))}")
             raise typer.Exit(code=2) from None
     console.print(f"[green]✓[/] wrote {subjects} subjects to [bold]{escape(str(root))}[/] "
                   f"(truth in {escape(str(root / 'truth'))})")

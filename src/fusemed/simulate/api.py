@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fusemed.simulate import bids as _bids
 from fusemed.simulate import coma as _coma  # noqa: F401  (registers the scenario)
 from fusemed.simulate import epilepsy as _epilepsy  # noqa: F401
 from fusemed.simulate.anatomy import Anatomy, load_anatomy
@@ -66,15 +67,25 @@ def draw_cohort(config: SimulationConfig, anatomy: Anatomy | None = None) -> tup
     return scenario, sites, records
 
 
-def _write_subject(root: Path, scenario: Scenario, rec: dict, site: Site) -> dict[str, Any]:
-    """Render and write one subject; returns its manifest row (paths relative to `root`)."""
+def _write_subject(root: Path, scenario: Scenario, rec: dict, site: Site, layout: str = "cohort") -> dict[str, Any]:
+    """Render and write one subject; returns its manifest row (paths relative to `root`).
+
+    ``layout="bids"`` writes the same arrays under BIDS names (see :mod:`fusemed.simulate.bids`)."""
     s = rec["subject"]
+    bids = layout == "bids"
+
+    def where(mod: str) -> Path:
+        return root / (_bids.FILES[mod].format(s=s) if bids else f"{s}/{FILES[mod].format(s=s)}")
+
     present = {m for m in scenario.modalities if rec[f"present_{m}"]}
     row: dict[str, Any] = {"subject": s, "site": site.name}
     out = render_subject(scenario.anatomy, scenario, rec, site, tuple(m for m in VOLUMES if m in present))
     for mod, img in out.images.items():
         dtype = np.float32 if mod == "pet" else np.int16
-        write_nifti(root / s / FILES[mod].format(s=s), img, out.grid, dtype)
+        write_nifti(where(mod), img, out.grid, dtype)
+        if bids:
+            sidecar = _bids.pet_sidecar(site.name) if mod == "pet" else _bids.mri_sidecar(site.name)
+            _bids.write_json(where(mod).with_name(where(mod).name.replace(".nii.gz", ".json")), sidecar)
     rec.update(out.cnr)
     rec["lesion_voxels"] = int(out.mask.sum())
     if "connectome" in present:
@@ -84,14 +95,16 @@ def _write_subject(root: Path, scenario: Scenario, rec: dict, site: Site) -> dic
             rec["dmn_disconnection"],
         )
         write_npz(
-            root / s / FILES["connectome"].format(s=s),
+            where("connectome"),
             adjacency=adj,
             features=(scenario.anatomy.roi_mm / 100).astype(np.float32),
         )
     if "cortex" in present:
-        write_npz(
-            root / s / FILES["cortex"].format(s=s), features=cortex_features(scenario.anatomy, scenario, rec, site)
-        )
+        features = cortex_features(scenario.anatomy, scenario, rec, site)
+        if bids:
+            _bids.write_surface(root, s, features)
+        else:
+            write_npz(root / s / FILES["cortex"].format(s=s), features=features)
     for mod in FILES:
         if mod in scenario.modalities:
             row[mod] = FILES[mod].format(s=s) if mod in present else None
@@ -103,6 +116,8 @@ def _write_subject(root: Path, scenario: Scenario, rec: dict, site: Site) -> dic
     row.update(scenario.target_values(rec))
     if "lesion" in scenario.targets or rec.get("lesion"):
         write_nifti(root / MASK.format(s=s), out.mask, out.grid, np.uint8)
+        if "lesion" in scenario.targets and bids:
+            write_nifti(root / _bids.MASK.format(s=s), out.mask, out.grid, np.uint8)
         if "lesion" in scenario.targets:
             row["lesion"] = MASK.format(s=s)
     if "lesion_surface" in scenario.targets:
@@ -112,6 +127,8 @@ def _write_subject(root: Path, scenario: Scenario, rec: dict, site: Site) -> dic
             labels = (soft_sphere(scenario.anatomy.surface.mid.T, c, rec["lesion_radius_mm"]) > 0.5).astype(np.int8)
         rec["lesion_vertices"] = int(labels.sum())
         write_npz(root / VERTEX_MASK.format(s=s), labels=labels)
+        if bids:
+            write_npz(root / _bids.VERTEX_MASK.format(s=s), labels=labels)
         row["lesion_surface"] = VERTEX_MASK.format(s=s)
     return row
 
@@ -126,6 +143,7 @@ def simulate_cohort(
     missing_scheme: str = "mcar",
     sites: int = 3,
     progress: Callable[[int, int], None] | None = None,
+    layout: str = "cohort",
     **options: Any,
 ) -> Path:
     """Write a simulated cohort to `out` and return its path.
@@ -139,6 +157,8 @@ def simulate_cohort(
         missing: per-modality missingness rate; missing_scheme: "mcar", "mnar" or "site".
         sites: number of acquisition sites.
         progress: called as progress(done, total) after each subject.
+        layout: "cohort" (cohort.yaml + manifest.csv beside BIDS-like folders) or "bids" (a BIDS dataset
+            with sidecars and derivatives, for `fusemed import bids`; same arrays, same cohort once imported).
         options: other `SimulationConfig` fields (patient_fraction, mri_negative_cnr).
 
     Examples:
@@ -154,13 +174,15 @@ def simulate_cohort(
         sites=sites,
         **options,
     )
+    if layout not in _bids.LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(_bids.LAYOUTS)}, found {layout!r}")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     scen, site_list, records = draw_cohort(config)
     by_name = {s.name: s for s in site_list}
     rows = []
     for i, rec in enumerate(records):
-        rows.append(_write_subject(root, scen, rec, by_name[rec["site"]]))
+        rows.append(_write_subject(root, scen, rec, by_name[rec["site"]], layout))
         if scen.records_cnr:
             for mod in VOLUMES:
                 rec.setdefault(f"cnr_{mod}", np.nan)
@@ -173,6 +195,12 @@ def simulate_cohort(
         oracle = oracle.drop(columns=[c for c in oracle.columns if c.startswith("cnr_")])
     write_table(root / "truth" / "oracle.csv", oracle)
     write_table(root / "truth" / "sites.csv", pd.DataFrame([s.row() for s in site_list]))
+    write_dataset_description(root, config.scenario, config.seed)
+    name = f"simulated-{config.scenario}-seed{config.seed}"
+    if layout == "bids":
+        _bids.write_bids_dataset(root, name, scen.modalities, scen.targets, rows)
+        logger.info("wrote %d %s subjects to %s (BIDS)", len(records), config.scenario, root)
+        return root
     write_table(
         root / "participants.tsv",
         pd.DataFrame(
@@ -185,9 +213,6 @@ def simulate_cohort(
         ),
         sep="\t",
     )
-    write_dataset_description(root, config.scenario, config.seed)
-    write_cohort_files(
-        root, f"simulated-{config.scenario}-seed{config.seed}", scen.modalities, scen.targets, pd.DataFrame(rows)
-    )
+    write_cohort_files(root, name, scen.modalities, scen.targets, pd.DataFrame(rows))
     logger.info("wrote %d %s subjects to %s", len(records), config.scenario, root)
     return root
