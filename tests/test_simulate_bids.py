@@ -133,3 +133,21 @@ def test_epilepsy_masks_travel_through_bids(tmp_path):
         np.testing.assert_array_equal(
             np.asarray(x.load_target("lesion").dataobj), np.asarray(y.load_target("lesion").dataobj)
         )
+
+
+def test_training_on_the_imported_cohort_gives_the_same_out_of_fold_predictions(tmp_path):
+    from training_helpers import SMALL_MODEL
+
+    from fusemed.training import TrainConfig, train_run
+
+    args = ["coma", "-n", 12, "--seed", 2, "--spacing", 8.0, "--sites", 2]
+    assert _run("simulate", *args, "--out", tmp_path / "direct").exit_code == 0
+    assert _run("simulate", *args, "--layout", "bids", "--out", tmp_path / "bids").exit_code == 0
+    assert _run("import", "bids", tmp_path / "bids", "--out", tmp_path / "imported").exit_code == 0
+
+    def oof(name):
+        config = TrainConfig(cohort=tmp_path / name, target="outcome", fusion="concat", folds=2, epochs=1, seed=0,
+                             batch_size=4, spacing=8.0, progress=False, model=SMALL_MODEL)
+        return (train_run(config, tmp_path / f"run-{name}") / "predictions.csv").read_text()
+
+    assert oof("direct") == oof("imported")
