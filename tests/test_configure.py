@@ -149,3 +149,12 @@ def test_a_baseline_run_has_the_same_contract_as_a_fusion(tmp_path: Path, name: 
 def test_a_baseline_refuses_an_uncertainty_method_that_needs_a_network(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="classical baseline"):
         TrainConfig(cohort=tmp_path, target="y", fusion="logistic", uncertainty="mc_dropout")
+
+
+def test_the_report_says_what_self_configuration_chose(edge_run: tuple[Path, Path], tmp_path: Path) -> None:
+    from fusemed.report import build_report
+
+    _, run = edge_run
+    html = build_report([run], tmp_path / "report.html").read_text()
+    chosen = json.loads((run / "metrics.json").read_text())["configuration"]["chosen"]
+    assert "auto → " in html and all(name in html for name in chosen)

@@ -61,9 +61,17 @@ def score_binary(y: np.ndarray, p: np.ndarray, frame: pd.DataFrame | None = None
     return row
 
 
+def chosen_label(run: RunData) -> str:
+    """``auto → logistic ×4, late ×1`` for a self-configured run (what each outer fold chose), else the fusion."""
+    chosen = (run.metrics.get("configuration") or {}).get("chosen")
+    if not chosen:
+        return run.fusion
+    return f"{run.fusion} → " + ", ".join(f"{name} ×{n}" for name, n in sorted(chosen.items(), key=lambda x: -x[1]))
+
+
 def run_row(run: RunData, *, n_boot: int = 2000) -> dict[str, Any]:
     """One table row; non-binary runs carry what their ``metrics.json`` says (C-index, sensitivity...)."""
-    row: dict[str, Any] = {"run": run.name, "fusion": run.fusion, "uncertainty": run.uncertainty,
+    row: dict[str, Any] = {"run": run.name, "fusion": chosen_label(run), "uncertainty": run.uncertainty,
                            "kind": run.task_kind, "missing_rate": run.missing_rate()}
     if run.binary:
         frame = run.labelled()
