@@ -11,6 +11,7 @@ import pytest
 from scipy.special import expit, logsumexp
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 from sksurv.metrics import concordance_index_censored
 from threadpoolctl import threadpool_limits
 
@@ -235,3 +236,25 @@ def test_surface_parcel_means_on_fsaverage5():
 def test_fit_needs_the_modality_in_training():
     with pytest.raises(ValueError, match="no training sample"):
         FeatureMap.fit([{"a": np.zeros(4)}], {"a": "tabular", "b": "graph"})
+
+
+def test_logistic_on_more_features_than_subjects_fits_in_the_row_space_with_the_same_answer() -> None:
+    """The exact p >> n change of coordinates changes the cost, not the decision function."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.pipeline import Pipeline
+
+    from fusemed.models.baselines.estimators.common import impute_and_scale, n_folds
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 400))
+    y = (X[:, 3] + 0.5 * rng.normal(size=30) > 0).astype(int)
+    est = BASELINES["logistic"](task=TaskInfo("binary"), seed=0).fit(X, y)
+    assert "row_space" in est.model_.named_steps
+    cv = StratifiedKFold(n_splits=n_folds(y), shuffle=True, random_state=0)
+    plain = Pipeline([*impute_and_scale(), ("model", LogisticRegressionCV(
+        Cs=list(np.logspace(-3, 2, 6)), cv=cv, scoring="neg_log_loss", max_iter=2000))]).fit(X, y)
+    X_new = rng.normal(size=(10, 400))
+    p_plain = plain.predict_proba(X_new)[:, 1]
+    p_rotated = 1 / (1 + np.exp(-est.decision(X_new)[:, 0]))
+    assert float(np.ravel(plain[-1].C_)[0]) == est.extra_["C"]
+    np.testing.assert_allclose(p_rotated, p_plain, atol=2e-3)

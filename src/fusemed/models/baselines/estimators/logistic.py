@@ -12,6 +12,7 @@ import logging
 
 import numpy as np
 from scipy.special import log_expit, log_softmax
+from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -28,6 +29,19 @@ log = logging.getLogger(__name__)
 
 #: inverse penalty strengths tried by the internal CV (strong to weak)
 CS = tuple(np.logspace(-3, 2, 6).tolist())
+
+
+def row_space() -> PCA:
+    """An exact change of coordinates when features outnumber subjects.
+
+    An L2-penalised linear model's weights lie in the span of the (centred) training rows, and the L2
+    penalty is invariant to rotation, so fitting on the rows' coordinates in an orthonormal basis of that
+    span (all principal components, nothing dropped, no whitening) gives the same decision function as
+    fitting on the raw features, at the cost of n instead of d columns: 24 x 24 instead of 24 x 54,946
+    for the mice connectomes. Every internal-CV subset's rows lie in the same span, so the penalty chosen
+    by internal CV is the same too. Nothing is learnt from labels.
+    """
+    return PCA(n_components=None, whiten=False, svd_solver="full")
 
 
 class LogisticBaseline(ClassifierBaseline, name="logistic", tasks=("binary", "multiclass")):
@@ -48,7 +62,10 @@ class LogisticBaseline(ClassifierBaseline, name="logistic", tasks=("binary", "mu
             max_iter=self.max_iter,
             random_state=self.seed,
         )
-        model = Pipeline([*impute_and_scale(), ("model", LogisticRegressionCV(**kwargs))])
+        steps = impute_and_scale()
+        if X.shape[1] > X.shape[0]:  # more features than subjects (a connectome's edges): see row_space()
+            steps.append(("row_space", row_space()))
+        model = Pipeline([*steps, ("model", LogisticRegressionCV(**kwargs))])
         with quiet_small_classes():
             model.fit(X, y)
         c = np.ravel(model[-1].C_)[0]
