@@ -155,7 +155,7 @@ def paired_markdown(frame: pd.DataFrame) -> str:
         "Δ vs best baseline [95 % CI]": [
             "–" if pd.isna(d) else f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
             for d, lo, hi in zip(frame["diff"], frame["diff_low"], frame["diff_high"], strict=True)],
-        "p (Holm)": [("–" if pd.isna(p) else f"{p:.3f}") for p in frame["p_holm"]],
+        "p (Holm)": ["–" if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.3f}" for p in frame["p_holm"]],
     })
     return ("\n### Against the best classical baseline (same folds per seed)\n\n"
             "Δ: mean over seeds of the per-seed difference to the baseline with the highest mean score; CI and "
