@@ -21,12 +21,14 @@ INTERMEDIATE = "hemis"
 
 
 def demo_config(subjects: int = 120, epochs: int = 15, folds: int = 3, **train: Any) -> BenchmarkConfig:
-    """The demo's grid: one simulated coma cohort × {early, late, hemis} × MC dropout × one seed."""
+    """The demo's grid: one simulated coma cohort × {early, late, hemis} × MC dropout, and the logistic
+    baseline, × one seed."""
     return BenchmarkConfig(
         name="demo",
         cohorts=[CohortGrid(scenario="coma", subjects=subjects, seed=0, missing=[0.3], scheme="mcar",
                             spacing=5.0, sites=2)],
         fusions=["early", "late", INTERMEDIATE],
+        baselines=["logistic"],  # the classical baseline beside the fusions (gbm on ~6,000 features costs minutes)
         uncertainty=["mc_dropout"],
         seeds=[0],
         train={"target": "outcome", "folds": folds, "epochs": epochs, "patience": 4, "spacing": 5.0,

@@ -8,6 +8,7 @@ plus exactly the few extra types our pipelines contain, and refuse a file that a
 from __future__ import annotations
 
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def save_estimator(path: str | Path, estimator: Any) -> Path:
     """Write ``estimator`` to ``path`` (a ``.skops`` file) atomically."""
     import skops.io as sio
 
-    return atomic_save(path, lambda tmp: sio.dump(estimator, tmp))
+    return atomic_save(path, lambda tmp: sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED))
 
 
 def load_estimator(path: str | Path) -> Any:
