@@ -134,7 +134,15 @@ def _paired_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> pd.D
         kind = json.loads((mine[0].run_dir / "metrics.json").read_text())["task"]["kind"]
         runs = {(c.fusion if c.uncertainty == "none" else f"{c.fusion}-{c.uncertainty}", c.seed):
                 read_predictions(c.run_dir / "predictions.csv") for c in mine}
+        oracle = find_oracle(job.folder) if kind == "binary" else None
+        if oracle is not None:  # simulated data: the true probability, scored on the same subjects
+            for (_, seed), frame in list(runs.items()):
+                runs[(ORACLE, seed)] = frame[["subject", "y_true"]].merge(
+                    oracle.rename(columns={"p_outcome": "p"}), on="subject", how="inner")
         table = versus_best_baseline(runs, kind, list(BASELINES), n_boot=min(n_boot, 1000))
+        if oracle is not None:  # share of the oracle's margin over chance: (AUROC - 0.5) / (oracle - 0.5)
+            top = float(table.loc[table["model"] == ORACLE, "score"].iloc[0])
+            table["oracle_share"] = (table["score"] - 0.5) / (top - 0.5)
         table.insert(0, "cohort", job.cohort_id)
         table.insert(1, "missing", nominal_missing(job.missing))
         tables.append(table)
@@ -157,9 +165,13 @@ def paired_markdown(frame: pd.DataFrame) -> str:
             for d, lo, hi in zip(frame["diff"], frame["diff_low"], frame["diff_high"], strict=True)],
         "p (Holm)": ["–" if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.3f}" for p in frame["p_holm"]],
     })
+    if "oracle_share" in frame:
+        shown["share of oracle margin"] = [fmt_value(v) for v in frame["oracle_share"]]
     return ("\n### Against the best classical baseline (same folds per seed)\n\n"
             "Δ: mean over seeds of the per-seed difference to the baseline with the highest mean score; CI and "
-            "p from a paired bootstrap over subjects (1000 resamples), p Holm-corrected within each cohort.\n\n"
+            "p from a paired bootstrap over subjects (1000 resamples), p Holm-corrected within each cohort. "
+            "ORACLE (simulated cohorts): the true outcome probability; share of oracle margin = "
+            "(AUROC − 0.5) / (ORACLE − 0.5).\n\n"
             + markdown_table(shown))
 
 

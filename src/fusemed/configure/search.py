@@ -174,7 +174,8 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
     scores = {t.params["candidate"]: (None if t.value is None or not math.isfinite(t.value) else round(t.value, 4))
               for t in study.trials}
     if blend is not None:
-        chosen, scores[" + ".join(blend[0])] = " + ".join(blend[0]), round(blend[1], 4)
+        chosen = " + ".join(sorted(blend[0]))  # one name per blend, whatever the ranking order
+        scores[chosen] = round(blend[1], 4)
     record = {"chosen": chosen, "scores": scores, "inner_folds": k, "candidates": names,
               "pruned": [t.params["candidate"] for t in study.trials if t.state == optuna.trial.TrialState.PRUNED],
               "fingerprint": fp.to_dict(), "plan": deep,
