@@ -93,7 +93,7 @@ def test_cli_simulate_writes_a_valid_cohort(tmp_path):
             "simulate",
             "coma",
             "--subjects",
-            "2",
+            "8",  # validate refuses a one-class target or an all-empty modality: two subjects may give either
             "--out",
             str(out),
             "--seed",

@@ -10,11 +10,11 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fusemed.cohort.problems import CohortError, Problem
 from fusemed.cohort.spec import MESH_VERTICES
+from fusemed.io import load_yaml
 
 #: BIDS entities a file selector may fix (pybids names); an absent key matches any value.
 ENTITIES = ("suffix", "acquisition", "ceagent", "tracer", "reconstruction", "space", "desc", "run", "atlas", "datatype")
@@ -209,9 +209,9 @@ def load_import_config(path: str | Path | None) -> BidsImportConfig:
     if not path.is_file():
         raise CohortError([Problem("import config not found", file=path)])
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise CohortError([Problem(f"not valid YAML ({type(err).__name__})", file=path)]) from None
+        raw = load_yaml(path)
+    except ValueError as err:  # fusemed.io.YamlError: size, encoding, aliases, syntax (never the file's words)
+        raise CohortError([Problem(f"not valid YAML: {err}", file=path)]) from None
     if raw is None:
         return BidsImportConfig()
     if not isinstance(raw, dict):
