@@ -36,7 +36,7 @@ from fusemed.training.learners import (
     DeepPredictor,
     FoldContext,
     Predictor,
-    _targets,
+    dataset_targets,
     fit_baseline,
     fit_deep,
 )
@@ -106,7 +106,7 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
                    sites: list[str | None], fold_dir: Path) -> tuple[Predictor, dict[str, Any]]:
     """Pick and fit the fold's model among ``config.search`` candidates; return it and the record of why."""
     config, kind = ctx.config, ctx.task.kind
-    y = _targets(dataset)
+    y = dataset_targets(dataset)
     present = np.array([[m in dataset[i]["inputs"] for m in ctx.modalities] for i in range(len(dataset))])
     fp = fingerprint(ctx.task, ctx.slots, present, y)
     deep = {k: v for k, v in plan(fp).items() if k not in config.pinned}

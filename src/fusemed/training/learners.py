@@ -121,7 +121,7 @@ class BaselinePredictor(Predictor, kind="baseline"):
         self.path = self.path or f"baseline-{self.name}"
 
     def predict(self, dataset: Dataset, ctx: FoldContext, mc_samples: int = 0) -> np.ndarray:
-        return np.asarray(self.estimator.decision(self.features.transform(_inputs(dataset))), dtype=np.float64)
+        return np.asarray(self.estimator.decision(self.features.transform(dataset_inputs(dataset))), dtype=np.float64)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "path": self.path, "features": self.features.state()}
@@ -168,12 +168,13 @@ class BlendPredictor(Predictor, kind="blend"):
         return cls(parts, entry["task_kind"])
 
 
-def _inputs(dataset: Dataset) -> list[dict[str, np.ndarray]]:
+def dataset_inputs(dataset: Dataset) -> list[dict[str, np.ndarray]]:
     """Each item's present modalities as numpy arrays (a missing modality is an absent key)."""
     return [{m: x.numpy() for m, x in dataset[i]["inputs"].items()} for i in range(len(dataset))]
 
 
-def _targets(dataset: Dataset) -> np.ndarray:
+def dataset_targets(dataset: Dataset) -> np.ndarray:
+    """Every item's encoded target: ``(n,)`` labels or ``(n, 2)`` [time, event]."""
     return np.stack([dataset[i]["target"].numpy() for i in range(len(dataset))])
 
 
@@ -184,10 +185,10 @@ def fit_baseline(ctx: FoldContext, name: str, train: Dataset, seed: int) -> Base
     from fusemed.models.baselines import BASELINES, FeatureMap
 
     kinds = {s.name: s.kind for s in ctx.slots}
-    items = _inputs(train)
+    items = dataset_inputs(train)
     features = FeatureMap.fit(items, kinds)
     task = TaskInfo(kind=ctx.task.kind, n_classes=ctx.task.n_classes)
-    estimator = BASELINES[name](task=task, seed=seed).fit(features.transform(items), _targets(train))
+    estimator = BASELINES[name](task=task, seed=seed).fit(features.transform(items), dataset_targets(train))
     return BaselinePredictor(name, features, estimator)
 
 
