@@ -128,9 +128,10 @@ def applicable(cell: Cell) -> bool:
 
     if cell.fusion not in BASELINES or run_complete(cell.run_dir):
         return True
-    from fusemed.cohort import Cohort
+    from fusemed.cohort.cohort import SPEC_FILE
+    from fusemed.cohort.spec import CohortSpec
 
-    spec = Cohort.load(cell.cohort_dir).spec
+    spec = CohortSpec.from_yaml(cell.cohort_dir / SPEC_FILE)  # the target's kind only: no manifest to read
     target = cell.train.get("target") or next(iter(spec.targets))
     return spec.targets[target].kind.value in BASELINES[cell.fusion].tasks
 

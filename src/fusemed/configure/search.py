@@ -29,7 +29,7 @@ from torch.utils.data import Dataset, Subset
 from fusemed.configure.fingerprint import fingerprint, plan
 from fusemed.configure.space import is_baseline
 from fusemed.evaluation.metrics import survival_metrics
-from fusemed.training.hooks import probabilities
+from fusemed.training.hooks import member_mean_probabilities
 from fusemed.training.io import atomic_write_csv
 from fusemed.training.learners import (
     BlendPredictor,
@@ -43,12 +43,6 @@ from fusemed.training.learners import (
 from fusemed.training.splits import make_folds
 
 log = logging.getLogger(__name__)
-
-
-def _mean_logits(logits: np.ndarray, kind: str) -> np.ndarray:
-    """Average a member axis in probability space (log-risk space for survival)."""
-    p = probabilities(logits, kind)
-    return p.mean(axis=0) if p.ndim == 3 else p
 
 
 def inner_score(kind: str, metric: str, y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> tuple[float, float]:
@@ -133,7 +127,7 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
                 model = fit_deep(ctx, subset(split.train), subset(split.val), fold_dir, seed,
                                  subdir=f"search/{name}/inner-{j}", overrides={**deep, "fusion": name}, members=1)
             test = subset(split.test)
-            outs.append(_mean_logits(model.predict(test, ctx), kind))
+            outs.append(member_mean_probabilities(model.predict(test, ctx), kind))
             ys.append(y[[index[s] for s in split.test]])
             fold_ids.append(np.full(len(split.test), j))
             members.append(model)

@@ -86,6 +86,12 @@ def run_uncertainty(folds: list[FoldOutputs], config: Any) -> tuple[pd.DataFrame
     return step(folds, config)
 
 
+def member_mean_probabilities(logits: np.ndarray, task_kind: str) -> np.ndarray:
+    """``(n, C)`` probabilities (log-risks for survival), averaged over a member axis ``(K, n, C)`` if any."""
+    probs = probabilities(logits, task_kind)
+    return probs.mean(axis=0) if probs.ndim == 3 else probs
+
+
 def probabilities(logits: np.ndarray, task_kind: str) -> np.ndarray:
     """Logits ``(..., C)`` -> class probabilities ``(..., C)``; for survival the log-risk itself ``(..., 1)``."""
     logits = np.asarray(logits, dtype=np.float64)

@@ -146,12 +146,10 @@ class BlendPredictor(Predictor, kind="blend"):
     task_kind: str
 
     def predict(self, dataset: Dataset, ctx: FoldContext, mc_samples: int = 0) -> np.ndarray:
-        from fusemed.training.hooks import probabilities
+        from fusemed.training.hooks import member_mean_probabilities
 
-        probs = []
-        for component in self.components:
-            p = probabilities(component.predict(dataset, ctx, mc_samples), self.task_kind)
-            probs.append(p.mean(axis=0) if p.ndim == 3 else p)
+        probs = [member_mean_probabilities(c.predict(dataset, ctx, mc_samples), self.task_kind)
+                 for c in self.components]
         return np.log(np.clip(np.mean(probs, axis=0), 1e-12, 1.0))
 
     def describe(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from fusemed.evaluation.metrics import discrimination_report
 from fusemed.evaluation.survival import out_of_fold_integrated_brier
 from fusemed.training.config import TrainConfig
 from fusemed.training.data import CaseDataset, FoldDataModule, Task, pattern_of, stack_targets
-from fusemed.training.hooks import FoldOutputs, SplitOutputs, probabilities, run_uncertainty
+from fusemed.training.hooks import FoldOutputs, SplitOutputs, member_mean_probabilities, run_uncertainty
 from fusemed.training.inference import load_weights, save_weights
 from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json, cohort_fingerprint
 from fusemed.training.learners import FoldContext, fit_baseline, fit_deep, save_predictor
@@ -244,9 +244,7 @@ def predictions_frame(split: SplitOutputs, task: Task, fold: int | None = None) 
 
     With a member axis, probabilities (risks for survival) are averaged over members.
     """
-    probs = probabilities(split.logits, task.kind)
-    if probs.ndim == 3:
-        probs = probs.mean(axis=0)
+    probs = member_mean_probabilities(split.logits, task.kind)
     frame = pd.DataFrame({"subject": split.subjects})
     if fold is not None:
         frame["fold"] = fold
