@@ -1,105 +1,136 @@
-"""`posthoc_fold` (the per-fold entry point) and `uncertainty_report` (the metrics.json part)."""
+"""`Posthoc` (what a run fits after training and `predict` applies again) and `uncertainty_report`."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from fusemed.evaluation import uncertainty_metrics as um
-from fusemed.uncertainty import posthoc_fold, uncertainty_report
-from fusemed.uncertainty.posthoc import COLUMNS
+from fusemed.uncertainty import FoldOutputs, Posthoc, SplitOutputs, UncertaintyConfig, uncertainty_report
 from fusemed.uncertainty.report import parse_sets
 
 PATTERNS = np.array(["t1+pet+clinical", "pet+clinical", "clinical"])
+COLUMNS = {"p", "p_uncal", "p_low", "p_high", "entropy", "aleatoric", "epistemic", "conformal_set", "abstain"}
 
 
-def _fold(rng: np.random.Generator, n: int, k: int = 8, overconfidence: float = 3.0):
-    """Binary logits of K members (a shared true logit + member noise), over-confident by a factor."""
+def _draw(rng: np.random.Generator, n: int):
+    """True logits whose strength depends on the missing pattern, labels drawn from them."""
     groups = PATTERNS[rng.choice(3, size=n, p=[0.6, 0.25, 0.15])]
-    signal = np.select([groups == PATTERNS[0], groups == PATTERNS[1]], [2.0, 1.0], 0.5)
-    z = signal * rng.normal(size=n)
+    z = np.select([groups == PATTERNS[0], groups == PATTERNS[1]], [2.0, 1.0], 0.5) * rng.normal(size=n)
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-z))).astype(int)
-    members = overconfidence * (z[None] + rng.normal(scale=0.5, size=(k, n)))
-    return members, y, groups
+    return z, y, list(groups)
+
+
+def _members(rng: np.random.Generator, z: np.ndarray, k: int, scale: float) -> np.ndarray:
+    """K members `(K, n, 1)`: the true logit + member noise, multiplied by `scale` (> 1: over-confident)."""
+    return (scale * (z[None] + rng.normal(scale=0.5, size=(k, len(z)))))[..., None]
+
+
+def _folds(rng: np.random.Generator, n_folds: int = 5, n_cal: int = 200, n_test: int = 300, k: int = 8,
+           scales: list[float] | None = None) -> list[FoldOutputs]:
+    folds = []
+    for f in range(n_folds):
+        scale = (scales or [3.0] * n_folds)[f]
+        splits = []
+        for n in (n_cal, n_test):
+            z, y, g = _draw(rng, n)
+            splits.append(SplitOutputs([f"s{f}-{n}-{i}" for i in range(n)], _members(rng, z, k, scale), y, g))
+        folds.append(FoldOutputs(f, "binary", splits[0], splits[1], "calibration"))
+    return folds
+
+
+def _config(**kw) -> UncertaintyConfig:
+    return UncertaintyConfig(method="ensemble", alpha=0.1, conformal_groupby="pattern", **kw)
 
 
 @pytest.mark.parametrize("calibrate", [False, True])
-def test_posthoc_fold_columns_and_guarantees(calibrate: bool) -> None:
+def test_out_of_fold_columns_and_guarantees(calibrate: bool) -> None:
     rng = np.random.default_rng(0)
-    alpha = 0.1
-    covs, frames = [], []
-    for _ in range(5):
-        cal_z, cal_y, cal_g = _fold(rng, 600)
-        test_z, test_y, test_g = _fold(rng, 1000)
-        frame = posthoc_fold(
-            cal_z, cal_y, cal_g, test_z, test_g, calibrate=calibrate, alpha=alpha, groupby="pattern"
-        )
-        sets = parse_sets(frame["conformal_set"], 2)
-        covs.append(um.per_group(um.coverage, test_g, sets, test_y))
-        frames.append((frame, test_y))
-    frame, test_y = frames[-1]
-    assert tuple(c for c in frame.columns if c != "p_uncal") == COLUMNS and len(frame) == 1000
-    assert ("p_uncal" in frame.columns) == calibrate
+    config = _config(calibrate=calibrate)
+    folds = _folds(rng)
+    post = Posthoc.fit(folds, config, config.build())
+    frames = [post.out_of_fold(f.fold, f.test.logits, f.test.patterns, config.build()) for f in folds]
+    frame = pd.concat(frames, ignore_index=True)
+    y = np.concatenate([f.test.y for f in folds])
+    groups = np.concatenate([f.test.patterns for f in folds])
+    assert COLUMNS <= set(frame.columns) and len(frame) == 1500
     assert set(frame["conformal_set"]) <= {"{0}", "{1}", "{0,1}", "{}"}
-    np.testing.assert_array_equal(
-        frame["abstain"], frame["conformal_set"].map(lambda s: s not in ("{0}", "{1}"))
-    )
+    np.testing.assert_array_equal(frame["abstain"], frame["conformal_set"].map(lambda s: s not in ("{0}", "{1}")))
     assert (frame["p_low"] <= frame["p_high"]).all() and (frame["epistemic"] > 0).all()
     np.testing.assert_allclose(frame["entropy"], frame["aleatoric"] + frame["epistemic"])
-    for pattern in PATTERNS:  # per-pattern validity (15 % minority: ~90 calibration subjects)
-        assert np.mean([c[pattern] for c in covs]) >= 1 - alpha - 0.04, pattern
-    if calibrate:
-        assert frame.attrs["temperature"] > 1.5  # the members were 3× over-confident
-        uncal = posthoc_fold(
-            cal_z, cal_y, cal_g, test_z, test_g, calibrate=False, alpha=alpha, groupby="none"
-        )
-        assert um.ece(test_y, frame["p"]) < um.ece(test_y, uncal["p"])
-        np.testing.assert_allclose(frame["p_uncal"], uncal["p"])  # the pre-calibration probability, kept
-        assert um.nll(test_y, frame["p"]) < um.nll(test_y, uncal["p"])
+    coverage = um.per_group(um.coverage, groups, parse_sets(frame["conformal_set"], 2), y)
+    for pattern in PATTERNS:
+        assert coverage[pattern] >= 1 - 0.1 - 0.05, pattern
+    if calibrate:  # the members were 3x over-confident: a temperature > 1 helps and is kept
+        assert post.temperature > 1.5 and post.temperature_record["applied"]
+        assert um.ece(y, frame["p"]) < um.ece(y, frame["p_uncal"])
+        assert um.nll(y, frame["p"]) < um.nll(y, frame["p_uncal"])
+    else:
+        assert post.temperature == 1.0
+        np.testing.assert_allclose(frame["p"], frame["p_uncal"])
 
 
-def test_posthoc_fold_single_member_and_multiclass() -> None:
-    rng = np.random.default_rng(1)
-    z = rng.normal(size=(200, 3))
-    y = z.argmax(1)
-    groups = ["t1"] * 200
-    frame = posthoc_fold(
-        z[:100],
-        y[:100],
-        groups[:100],
-        z[100:],
-        groups[100:],
-        calibrate=True,
-        alpha=0.2,
-        score="aps",
-        groupby="class",
-    )
-    assert {"p_0", "p_1", "p_2"} <= set(frame.columns)
+def test_a_temperature_that_does_not_help_held_out_folds_is_not_applied() -> None:
+    """Fold 0's calibration split is over-confident, fold 1's under-confident: the temperature fitted on
+    one fold makes the other worse, so the cross-fitted check leaves T = 1 and says why."""
+    config = _config(calibrate=True)
+    post = Posthoc.fit(_folds(np.random.default_rng(1), n_folds=2, scales=[3.0, 1 / 3]), config, config.build())
+    assert post.temperature == 1.0 and not post.temperature_record["applied"]
+    assert "does not lower" in post.temperature_record["why"]
+    held = post.temperature_record["cross_fitted"]
+    assert held["nll_calibrated"] >= held["nll_uncalibrated"] or held["ece_calibrated"] > held["ece_uncalibrated"]
+
+
+def test_new_subjects_get_cross_conformal_sets_that_cover() -> None:
+    """Every fold model scores a new subject; sets from the out-of-fold scores cover at ~1 - alpha overall
+    and on each missing pattern, and survive a JSON round trip unchanged."""
+    rng = np.random.default_rng(2)
+    config = _config(calibrate=True)
+    post = Posthoc.fit(_folds(rng), config, config.build())
+    z, y, groups = _draw(rng, 4000)
+    fold_logits = {k: _members(rng, z, 8, 3.0) for k in range(5)}
+    frame = post.new_subjects(fold_logits, groups, config.build())
+    sets = parse_sets(frame["conformal_set"], 2)
+    assert abs(um.coverage(sets, y) - 0.9) <= 0.03
+    for pattern, cov in um.per_group(um.coverage, np.asarray(groups), sets, y).items():
+        assert cov >= 0.85, pattern
+    assert um.ece(y, frame["p"]) <= um.ece(y, frame["p_uncal"])
+    again = Posthoc.from_json(json.loads(json.dumps(post.to_json())))
+    pd.testing.assert_frame_equal(again.new_subjects(fold_logits, groups, config.build()), frame)
+
+
+def test_multiclass_single_member_with_class_conditional_aps() -> None:
+    rng = np.random.default_rng(3)
+    folds = []
+    for f in range(2):
+        z = rng.normal(size=(200, 3))
+        y = z.argmax(1)
+        g = ["t1"] * 100
+        folds.append(FoldOutputs(f, "multiclass", SplitOutputs([str(i) for i in range(100)], z[:100], y[:100], g),
+                                 SplitOutputs([str(i) for i in range(100)], z[100:], y[100:], g), "calibration"))
+    config = UncertaintyConfig(calibrate=True, alpha=0.2, conformal_score="aps", conformal_groupby="class")
+    post = Posthoc.fit(folds, config, config.build())
+    frame = post.out_of_fold(0, folds[0].test.logits, folds[0].test.patterns, config.build())
+    assert {"p_0", "p_1", "p_2", "y_pred"} <= set(frame.columns)
     np.testing.assert_allclose(frame[["p_0", "p_1", "p_2"]].sum(1), 1.0)
     np.testing.assert_allclose(frame["epistemic"], 0.0, atol=1e-12)  # one member: no disagreement
     np.testing.assert_allclose(frame["p"], frame[["p_0", "p_1", "p_2"]].max(1))
 
 
 def test_uncertainty_report_overall_and_per_pattern() -> None:
-    rng = np.random.default_rng(2)
-    cal_z, cal_y, cal_g = _fold(rng, 400)
-    test_z, test_y, test_g = _fold(rng, 500)
-    frame = posthoc_fold(cal_z, cal_y, cal_g, test_z, test_g, calibrate=True, alpha=0.1, groupby="pattern")
+    rng = np.random.default_rng(4)
+    config = _config(calibrate=True)
+    folds = _folds(rng, n_folds=2, n_test=500)
+    post = Posthoc.fit(folds, config, config.build())
+    frame = post.out_of_fold(1, folds[1].test.logits, folds[1].test.patterns, config.build())
+    test_y, test_g = folds[1].test.y, folds[1].test.patterns
     frame["y_true"], frame["pattern"] = test_y, test_g
     report = uncertainty_report(frame, alpha=0.1)
-    for key in (
-        "ece",
-        "adaptive_ece",
-        "brier",
-        "nll",
-        "aurc",
-        "sens_at_spec95",
-        "sens_at_spec100",
-        "coverage",
-        "mean_set_size",
-        "n",
-    ):
+    for key in ("ece", "adaptive_ece", "brier", "nll", "aurc", "sens_at_spec95", "sens_at_spec100", "coverage",
+                "mean_set_size", "n"):
         assert key in report, key
     assert report["n"] == 500 and report["target_coverage"] == pytest.approx(0.9)
     assert report["ece"] == pytest.approx(um.ece(test_y, frame["p"].to_numpy()))

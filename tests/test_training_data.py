@@ -134,7 +134,7 @@ def test_yaml_config_with_flag_overrides(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text("cohort: data/coma\ntarget: outcome\nfusion: late\nepochs: 7\nmodalities: t1,pet\n")
     cfg = TrainConfig.from_yaml(path, epochs=2, fusion=None)
-    assert cfg.epochs == 2 and cfg.fusion == "late" and cfg.modalities == ["t1", "pet"]
+    assert cfg.trainer.epochs == 2 and cfg.model.fusion == "late" and cfg.data.modalities == ["t1", "pet"]
     assert cfg.cohort == (tmp_path / "data/coma").resolve()
     with pytest.raises(ValueError, match="moddrop"):
         TrainConfig(cohort=tmp_path, target="y", moddrop=1.5)

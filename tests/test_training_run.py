@@ -64,7 +64,7 @@ def test_run_folder_holds_out_of_fold_predictions_and_metrics(trained: tuple[Pat
     assert set(metrics["robustness"]) >= {"mean", "worst", "per_pattern"}
     assert metrics["auroc"] > 0.7  # the outcome is written into every modality
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    assert cfg["modalities"] == ["t1", "pet", "connectome", "clinical"] and cfg["folds"] == 2
+    assert cfg["data"]["modalities"] == ["t1", "pet", "connectome", "clinical"] and cfg["data"]["folds"] == 2
 
 
 def test_preprocessing_saved_with_the_run_is_fitted_on_training_subjects(trained: tuple[Path, Path]) -> None:
@@ -140,7 +140,7 @@ def test_rerun_resumes_from_last_checkpoint_and_skips_done_folds(tmp_path: Path)
     assert epochs.seen == []  # both folds done: nothing retrained
     pd.testing.assert_frame_equal(first, pd.read_csv(tmp_path / "run/predictions.csv"))
     with pytest.raises(ValueError, match="different config"):
-        train_run(cfg.model_copy(update={"lr": 0.5}), tmp_path / "run")
+        train_run(cfg.updated(lr=0.5), tmp_path / "run")
 
 
 def test_training_is_deterministic_on_cpu(tmp_path: Path) -> None:
@@ -196,7 +196,8 @@ def test_cli_train_evaluate_predict(trained: tuple[Path, Path], tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "auroc" in result.output
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    assert (cfg["fusion"], cfg["folds"], cfg["epochs"], cfg["modalities"]) == ("hemis", 2, 1, ["t1", "clinical"])
+    assert (cfg["model"]["fusion"], cfg["data"]["folds"], cfg["trainer"]["epochs"], cfg["data"]["modalities"]) == \
+        ("hemis", 2, 1, ["t1", "clinical"])
     assert set(pd.read_csv(run / "predictions.csv")["pattern"]) <= {"t1+clinical", "t1", "clinical"}
     result = runner.invoke(app, ["evaluate", str(run)])
     assert result.exit_code == 0, result.output
@@ -209,35 +210,30 @@ def test_cli_train_evaluate_predict(trained: tuple[Path, Path], tmp_path: Path) 
     assert result.exit_code == 1 and "outcome" in result.output and "Traceback" not in result.output  # did you mean
 
 
-def test_uncertainty_hook_gets_calibration_and_test_outputs_with_a_member_axis(tmp_path: Path) -> None:
-    from fusemed.training import register_uncertainty
-    from fusemed.training.hooks import UNCERTAINTY_STEPS
+def test_a_registered_uncertainty_method_is_one_class(tmp_path: Path) -> None:
+    """A method registered by subclassing decides how many networks a fold trains; the run saves what it
+    fitted post hoc (posthoc.json) from a held-out calibration split, and predict applies it."""
+    from fusemed.uncertainty.methods import METHODS, UncertaintyMethod
 
-    seen = []
+    class Pair(UncertaintyMethod, name="test-pair"):
+        needs_network = True
 
-    @register_uncertainty("test-recorder")
-    def recorder(folds, config):  # noqa: ANN001, ANN202 - the UncertaintyStep signature
-        seen.extend(folds)
-        subjects = [s for f in folds for s in f.test.subjects]
-        return pd.DataFrame({"abstain": [False] * len(subjects)}, index=pd.Index(subjects, name="subject")), \
-            {"coverage": 0.9}
+        def n_networks(self) -> int:
+            return 2
 
     try:
         cohort = make_training_cohort(tmp_path / "cohort", n=20)
-        cfg = _config(cohort, epochs=1, ensemble_size=2, calibration_fraction=0.25, uncertainty="test-recorder")
+        cfg = _config(cohort, epochs=1, calibration_fraction=0.25, uncertainty="test-pair")
         run = train_run(cfg, tmp_path / "run")
-        _, logits = predict_cohort(run, Cohort.load(cohort))
+        frame = predict_cohort(run, Cohort.load(cohort))
     finally:
-        UNCERTAINTY_STEPS.pop("test-recorder")
-    assert logits.shape[0] == 4  # 2 folds x 2 members
+        METHODS.pop("test-pair")
     splits = json.loads((run / "splits.json").read_text())
-    assert len(seen) == 2
-    for fold, split in zip(seen, splits, strict=True):
-        assert fold.calibration_source == "calibration" and fold.calibration.subjects == split["calibration"]
-        assert fold.test.logits.shape == (2, len(split["test"]), 1)  # (K members, n, 1 logit)
-        assert fold.calibration.y.shape == (len(split["calibration"]),)
+    post = json.loads((run / "posthoc.json").read_text())
+    assert post["sources"] == {"0": "calibration", "1": "calibration"}
+    for split in splits:
         assert not set(split["calibration"]) & set(split["train"] + split["val"] + split["test"])
+        assert len(post["conformal"][str(split["fold"])]["scores"]) == len(split["calibration"])
     assert (run / "fold-0" / "member-1" / "model.pt").is_file()
-    pred = pd.read_csv(run / "predictions.csv")
-    assert "abstain" in pred and len(pred) == 20
-    assert json.loads((run / "metrics.json").read_text())["coverage"] == 0.9
+    assert len(post["oof"]["score"]) == sum(len(s["test"]) for s in splits)
+    assert {"conformal_set", "abstain", "epistemic"} <= set(frame.columns) and (frame["epistemic"] > 0).any()

@@ -76,7 +76,7 @@ def _check_run(run: Path, members: bool) -> tuple[pd.DataFrame, dict]:
 
 def test_mc_dropout_run(cohort: Path, tmp_path: Path) -> None:
     config = _config(cohort, uncertainty="mc_dropout")
-    assert config.mc_samples == 20  # mc_dropout implies sampled passes
+    assert config.uncertainty.mc_samples == 20  # mc_dropout implies sampled passes
     run = train_run(config, tmp_path / "run")
     _, metrics = _check_run(run, members=True)
     assert metrics["uncertainty"]["method"] == "mc_dropout"
@@ -121,7 +121,8 @@ def test_cli_evidential_from_yaml_and_flags(cohort: Path, tmp_path: Path) -> Non
     state = torch.load(tmp_path / "run" / "fold-0" / "model.pt", weights_only=True)
     assert "head.steps" in state and state["head.linear.weight"].shape[0] == 2  # Dirichlet over 2 classes
     config = TrainConfig.load_run(tmp_path / "run")
-    assert config.uncertainty == "evidential" and config.calibrate and config.alpha == 0.2
+    unc = config.uncertainty
+    assert unc.method == "evidential" and unc.calibrate and unc.alpha == 0.2
     frame = pd.read_csv(tmp_path / "run" / "predictions.csv")
     assert (frame["epistemic"] > 0).all()  # Dirichlet draws disagree
 

@@ -87,16 +87,16 @@ def train_command(
     if config is not None:
         cfg = TrainConfig.from_yaml(config, **given)
     elif (out / "config.yaml").is_file() and not (cohort and target):
-        cfg = TrainConfig.load_run(out).model_copy(update=given)  # `fusemed train --out RUN` resumes
+        cfg = TrainConfig.load_run(out).updated(**given)  # `fusemed train --out RUN` resumes
     else:
         missing = [f"--{k}" for k in ("cohort", "target") if k not in given]
         if missing:
             raise typer.BadParameter(f"give {' and '.join(missing)} (or --config FILE.yaml)")
         cfg = TrainConfig(**given)
-    model = ("self-configured: " + ", ".join(cfg.search.candidates or ["default candidates"])
-             if cfg.fusion == "auto" else f"{cfg.fusion}, up to {cfg.epochs} epochs")
+    model = ("self-configured: " + ", ".join(cfg.model.search.candidates or ["default candidates"])
+             if cfg.model.fusion == "auto" else f"{cfg.model.fusion}, up to {cfg.trainer.epochs} epochs")
     console.print(f"[bold]fusemed train[/]: {escape(str(cfg.cohort))} -> {escape(str(out))} ({model}; "
-                  f"target {escape(cfg.target)}, {cfg.folds} folds)")
+                  f"target {escape(cfg.target)}, {cfg.data.folds} folds)")
     run = train_run(cfg, out)
     _print_metrics(run / "metrics.json")
 

@@ -29,7 +29,6 @@ from torch.utils.data import Dataset, Subset
 from fusemed.configure.fingerprint import fingerprint, plan
 from fusemed.configure.space import is_baseline
 from fusemed.evaluation.metrics import survival_metrics
-from fusemed.training.hooks import member_mean_probabilities
 from fusemed.training.io import atomic_write_csv
 from fusemed.training.learners import (
     BlendPredictor,
@@ -41,6 +40,7 @@ from fusemed.training.learners import (
     fit_deep,
 )
 from fusemed.training.splits import make_folds
+from fusemed.uncertainty.outputs import member_mean_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +98,18 @@ def best_blend(kind: str, metric: str, oof: dict[str, tuple[np.ndarray, np.ndarr
 
 def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], strata: list[str],
                    sites: list[str | None], fold_dir: Path) -> tuple[Predictor, dict[str, Any]]:
-    """Pick and fit the fold's model among ``config.search`` candidates; return it and the record of why."""
+    """Pick and fit the fold's model among ``config.model.search`` candidates; return it and the record of why."""
     config, kind = ctx.config, ctx.task.kind
     y = dataset_targets(dataset)
     present = np.array([[m in dataset[i]["inputs"] for m in ctx.modalities] for i in range(len(dataset))])
     fp = fingerprint(ctx.task, ctx.slots, present, y)
     deep = {k: v for k, v in plan(fp).items() if k not in config.pinned}
-    deep["model"] = {**deep.get("model", {}), **config.model}
-    names, k = config.search.resolve(kind, fp.n, fp.n_features)
-    if config.uncertainty != "none":  # mc_dropout / ensemble / evidential need a network
+    deep["model"] = {**deep.get("model", {}), **config.model.options}
+    search = config.model.search
+    names, k = search.resolve(kind, fp.n, fp.n_features)
+    if ctx.method.needs_network:  # mc_dropout / ensemble / evidential members come from networks
         names = [n for n in names if not is_baseline(n)] or names
-    inner = make_folds(subjects, strata, sites, k, config.seed + 31 * (ctx.fold + 1), config.val_fraction)
+    inner = make_folds(subjects, strata, sites, k, config.seed + 31 * (ctx.fold + 1), config.data.val_fraction)
     index = {s: i for i, s in enumerate(subjects)}
     fitted: dict[str, list[Predictor]] = {}
     oof: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # name -> pooled inner (y, p, inner fold)
@@ -131,10 +132,10 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
             ys.append(y[[index[s] for s in split.test]])
             fold_ids.append(np.full(len(split.test), j))
             members.append(model)
-            score, nll = inner_score(kind, config.search.metric, np.concatenate(ys), np.concatenate(outs),
+            score, nll = inner_score(kind, search.metric, np.concatenate(ys), np.concatenate(outs),
                                      np.concatenate(fold_ids))
             trial.report(score, j)
-            if config.search.prune and j < len(inner) - 1 and trial.should_prune():
+            if search.prune and j < len(inner) - 1 and trial.should_prune():
                 trial.set_user_attr("inner_folds_run", j + 1)
                 raise optuna.TrialPruned()
         trial.set_user_attr("nll", nll)
@@ -152,8 +153,8 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = max(done, key=lambda t: (round(t.value, 6), -t.user_attrs.get("nll", 0.0), -t.number))
     chosen = best.params["candidate"]
-    blend = best_blend(kind, config.search.metric, oof, [t.params["candidate"] for t in sorted(
-        done, key=lambda t: -t.value)], best.value) if config.search.blend else None
+    blend = best_blend(kind, search.metric, oof, [t.params["candidate"] for t in sorted(
+        done, key=lambda t: -t.value)], best.value) if search.blend else None
     trials = study.trials_dataframe(attrs=("number", "params", "value", "state", "user_attrs", "duration"))
     trials["duration"] = trials["duration"].dt.total_seconds()
     if blend is not None:

@@ -42,14 +42,19 @@ class RunData:
     metrics: dict[str, Any] = field(default_factory=dict)
     predictions: pd.DataFrame | None = None
 
+    def setting(self, section: str, key: str) -> Any:
+        """A config value: ``config[section][key]`` of a training run, ``config[key]`` of a detection run."""
+        value = self.config.get(section)
+        return value.get(key) if isinstance(value, dict) else self.config.get(key)
+
     @property
     def fusion(self) -> str:
         task = self.metrics.get("task") or {}
-        return str(self.config.get("fusion") or task.get("fusion") or "?")
+        return str(self.setting("model", "fusion") or task.get("fusion") or "?")
 
     @property
     def uncertainty(self) -> str:
-        return str(self.config.get("uncertainty") or "none")
+        return str(self.setting("uncertainty", "method") or "none")
 
     @property
     def task_kind(self) -> str:
@@ -77,13 +82,13 @@ class RunData:
 
     @property
     def alpha(self) -> float:
-        return float(self.config.get("alpha", 0.1))
+        return float(self.setting("uncertainty", "alpha") or 0.1)
 
     @property
     def modalities(self) -> list[str]:
         """The run's modalities: from its config, else the union of its patterns."""
-        if self.config.get("modalities"):
-            return list(self.config["modalities"])
+        if self.setting("data", "modalities"):
+            return list(self.setting("data", "modalities"))
         if self.predictions is None or "pattern" not in self.predictions:
             return []
         seen: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,35 +12,17 @@ from torch import nn
 from fusemed.training.data import CaseDataset, Collate, loader
 
 
-def enable_dropout(model: nn.Module) -> None:
-    """Eval mode everywhere except dropout layers (MC dropout)."""
-    model.eval()
-    for module in model.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            module.train()
-
-
 @torch.no_grad()
-def predict_logits(model: nn.Module, dataset: CaseDataset, collate: Collate, batch_size: int = 8,
-                   mc_samples: int = 0, seed: int = 0) -> np.ndarray:
-    """``(n, C)`` logits in dataset order, or ``(K, n, C)`` with ``K = mc_samples`` dropout passes."""
-    passes = max(1, mc_samples)
-    if mc_samples:
-        torch.manual_seed(seed)
-        enable_dropout(model)
-    else:
-        model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for _ in range(passes):
-        chunks = []
-        for batch in loader(dataset, collate, batch_size):
-            inputs = {m: x.to(device) for m, x in batch["inputs"].items()}
-            chunks.append(model(inputs, batch["present"].to(device)).float().cpu().numpy())
-        logits = np.concatenate(chunks) if chunks else np.zeros((0, 1))
-        out.append(logits.reshape(len(logits), -1))
-    model.eval()
-    return np.stack(out) if mc_samples else out[0]
+def predict_logits(forward: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor], dataset: CaseDataset,
+                   collate: Collate, batch_size: int = 8, device: torch.device | str = "cpu") -> np.ndarray:
+    """``(K, n, C)`` logits in dataset order; ``forward(inputs, present) -> (K, B, C)`` is the uncertainty
+    method's view of the fold's networks (one pass, MC-dropout passes, ensemble members)."""
+    chunks = []
+    for batch in loader(dataset, collate, batch_size):
+        inputs = {m: x.to(device) for m, x in batch["inputs"].items()}
+        out = forward(inputs, batch["present"].to(device)).float().cpu().numpy()
+        chunks.append(out.reshape(out.shape[0], out.shape[1], -1))
+    return np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0, 1))
 
 
 def save_weights(model: nn.Module, path: Path, meta: dict) -> None:

@@ -27,6 +27,8 @@ from fusemed.training.data import Collate, FoldDataModule, Task
 from fusemed.training.inference import load_weights, predict_logits
 from fusemed.training.io import atomic_write_json
 from fusemed.training.module import ModelFactory, Slot, build_model
+from fusemed.uncertainty.methods import UncertaintyMethod
+from fusemed.uncertainty.outputs import member_mean_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,11 @@ class FoldContext:
     factory: ModelFactory = build_model
     callbacks: Sequence[Callback] = ()
     moddrop_fn: Any = None
+
+    @property
+    def method(self) -> UncertaintyMethod:
+        """The run's uncertainty method (how members are trained and predict)."""
+        return self.config.uncertainty.build()
 
     @property
     def collate(self) -> Collate:
@@ -69,7 +76,7 @@ class Predictor(ABC):
             Predictor.registry[kind] = cls
 
     @abstractmethod
-    def predict(self, dataset: Dataset, ctx: FoldContext, mc_samples: int = 0) -> np.ndarray:
+    def predict(self, dataset: Dataset, ctx: FoldContext) -> np.ndarray:
         """Logits ``(n, C)``, or ``(K, n, C)`` with a member axis, in dataset order."""
 
     @abstractmethod
@@ -90,20 +97,17 @@ class DeepPredictor(Predictor, kind="deep"):
     paths: list[str]
     overrides: dict[str, Any] = field(default_factory=dict)
 
-    def predict(self, dataset: Dataset, ctx: FoldContext, mc_samples: int = 0) -> np.ndarray:
-        config = ctx.config
-        logits = [predict_logits(m, dataset, ctx.collate, config.batch_size, mc_samples, config.seed + ctx.fold)
-                  for m in self.members]
-        if len(logits) == 1 and not mc_samples:
-            return logits[0]
-        return np.concatenate([z if z.ndim == 3 else z[None] for z in logits])
+    def predict(self, dataset: Dataset, ctx: FoldContext) -> np.ndarray:
+        forward = ctx.method.forward(self.members, ctx.config.seed + ctx.fold)
+        logits = predict_logits(forward, dataset, ctx.collate, ctx.config.trainer.batch_size)
+        return logits[0] if len(logits) == 1 else logits
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "members": self.paths, "overrides": self.overrides}
 
     @classmethod
     def load(cls, fold_dir: Path, entry: dict[str, Any], ctx: FoldContext) -> DeepPredictor:
-        config = ctx.config.model_copy(update=entry.get("overrides", {}))
+        config = ctx.config.updated(**entry.get("overrides", {}))
         members = [load_weights(ctx.factory(config, ctx.slots, ctx.task), fold_dir / p) for p in entry["members"]]
         return cls(members, list(entry["members"]), dict(entry.get("overrides", {})))
 
@@ -120,7 +124,7 @@ class BaselinePredictor(Predictor, kind="baseline"):
     def __post_init__(self) -> None:
         self.path = self.path or f"baseline-{self.name}"
 
-    def predict(self, dataset: Dataset, ctx: FoldContext, mc_samples: int = 0) -> np.ndarray:
+    def predict(self, dataset: Dataset, ctx: FoldContext) -> np.ndarray:
         return np.asarray(self.estimator.decision(self.features.transform(dataset_inputs(dataset))), dtype=np.float64)
 
     def describe(self) -> dict[str, Any]:
@@ -145,10 +149,8 @@ class BlendPredictor(Predictor, kind="blend"):
     components: list[Predictor]
     task_kind: str
 
-    def predict(self, dataset: Dataset, ctx: FoldContext, mc_samples: int = 0) -> np.ndarray:
-        from fusemed.training.hooks import member_mean_probabilities
-
-        probs = [member_mean_probabilities(c.predict(dataset, ctx, mc_samples), self.task_kind)
+    def predict(self, dataset: Dataset, ctx: FoldContext) -> np.ndarray:
+        probs = [member_mean_probabilities(c.predict(dataset, ctx), self.task_kind)
                  for c in self.components]
         return np.log(np.clip(np.mean(probs, axis=0), 1e-12, 1.0))
 
@@ -197,14 +199,15 @@ def fit_deep(ctx: FoldContext, train: Dataset, val: Dataset, fold_dir: Path, see
     from fusemed.training.runner import fit_member
 
     overrides = dict(overrides or {})
-    config = ctx.config.model_copy(update=overrides)
+    config = ctx.config.updated(**overrides)
     models, paths = [], []
-    for j in range(members or config.ensemble_size):
+    for j in range(members or ctx.method.n_networks()):
         out = fold_dir / subdir if subdir else fold_dir
         member_dir = out if j == 0 else out / f"member-{j}"
         member_seed = seed + 1000 * j
         meta = {**ctx.meta(), "member": j, "seed": member_seed, "overrides": overrides}
-        data = FoldDataModule(train, val, ctx.collate, config.batch_size, config.num_workers, member_seed)
+        data = FoldDataModule(train, val, ctx.collate, config.trainer.batch_size, config.trainer.num_workers,
+                              member_seed)
         models.append(fit_member(config, ctx.factory(config, ctx.slots, ctx.task), data, member_dir, member_seed,
                                  meta, ctx.callbacks, ctx.moddrop_fn))
         paths.append((member_dir / "model.pt").relative_to(fold_dir).as_posix())

@@ -39,12 +39,8 @@ def build_model(config: TrainConfig, slots: list[Slot], task: Task) -> nn.Module
 
     infos = [ModalityInfo(name=s.name, kind=s.kind, shape=tuple(s.shape),
                           **({"mesh": s.mesh} if s.mesh else {})) for s in slots]
-    extra = dict(config.model)
-    if config.uncertainty == "evidential":
-        import fusemed.uncertainty.evidential_head  # noqa: F401 - registers HEADS["evidential"]
-
-        extra.setdefault("head", "evidential")
-    return build(ModelConfig(fusion=config.fusion, **extra), infos,
+    options = {**config.model.options, **config.uncertainty.build().network_options()}
+    return build(ModelConfig(fusion=config.model.fusion, **options), infos,
                  TaskInfo(kind=task.kind, n_classes=task.n_classes))
 
 

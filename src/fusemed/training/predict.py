@@ -18,12 +18,15 @@ from fusemed.cohort import Cohort
 from fusemed.evaluation.metrics import discrimination_report
 from fusemed.training.config import TrainConfig
 from fusemed.training.data import CaseDataset, Task, pattern_of, stack_targets
-from fusemed.training.hooks import SplitOutputs, probabilities
 from fusemed.training.io import atomic_write_csv, atomic_write_json, cohort_fingerprint
 from fusemed.training.learners import FOLD_FILE, FoldContext, load_predictor
 from fusemed.training.module import ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
 from fusemed.training.runner import predictions_frame
+from fusemed.uncertainty.methods import UncertaintyMethod
+from fusemed.uncertainty.outputs import SplitOutputs, probabilities
+from fusemed.uncertainty.posthoc import Posthoc
+from fusemed.uncertainty.report import uncertainty_report
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +50,44 @@ def _run_task(meta: dict[str, Any]) -> Task:
     return Task(t["name"], t["kind"], int(t["n_classes"]))
 
 
-def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFactory | None = None,
-                   batch_size: int = 8) -> tuple[pd.DataFrame, np.ndarray]:
-    """Ensemble prediction of every fold's model on ``cohort``.
+def own_folds(run: Path, cohort: Cohort) -> dict[str, tuple[int, int]]:
+    """On the run's own training cohort (same fingerprint): subject -> (fold, position in its test split).
 
-    Returns ``(frame, member_logits (K, n, C))``: ``frame`` has ``subject, pattern, y_true, p`` (plus
-    ``p_<k>`` / ``time, event``, ``p_std`` across members); K = every member of every fold's predictor.
+    Those subjects get their out-of-fold prediction back, from the one fold model that never saw them;
+    on any other cohort every subject is new (empty mapping).
+    """
+    saved = run / "cohort_fingerprint.json"
+    splits = run / "splits.json"
+    if not saved.is_file() or not splits.is_file():
+        return {}
+    if json.loads(saved.read_text()).get("sha256") != cohort_fingerprint(cohort.root)["sha256"]:
+        return {}
+    return {s: (int(f["fold"]), i) for f in json.loads(splits.read_text()) for i, s in enumerate(f["test"])}
+
+
+def _two_columns(logits: np.ndarray) -> np.ndarray:
+    """Binary logits ``(..., 1)`` -> ``(..., 2)`` ``[0, z]`` (same softmax), so folds of any model stack."""
+    z = np.asarray(logits, dtype=float)
+    return np.concatenate([np.zeros_like(z), z], axis=-1) if z.shape[-1] == 1 else z
+
+
+def _members(logits: np.ndarray) -> np.ndarray:
+    return logits if logits.ndim == 3 else logits[None]
+
+
+def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFactory | None = None,
+                   batch_size: int | None = None) -> pd.DataFrame:
+    """Predict every subject of ``cohort`` with the run's folds, the run's post-hoc steps applied.
+
+    A subject of the run's own training cohort gets its own fold's model (its out-of-fold row again,
+    ``source = fold-<k>``); anyone else gets every fold model (``source = folds``): probabilities averaged,
+    their spread in ``p_std``, and, when the run fitted them, the calibrated ``p`` (``p_uncal`` before), the
+    member summary and a cross-conformal set with ``abstain``.
     """
     run = Path(run)
-    config = TrainConfig.load_run(run).model_copy(update={"batch_size": batch_size})
+    config = TrainConfig.load_run(run)
+    if batch_size:
+        config = config.updated(batch_size=batch_size)
     dirs = fold_dirs(run)
     meta = _fold_meta(dirs[0])
     modalities, task = meta["modalities"], _run_task(meta)
@@ -70,36 +102,68 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     cases = [c for c in cohort if any(c.has(m) for m in modalities)]
     if len(cases) < len(cohort):
         log.warning("%d subject(s) have none of %s: not predicted", len(cohort) - len(cases), modalities)
-    labelled = task.name in cohort.spec.targets and all(task.name in c.targets for c in cases)
     label_task = task if task.name in cohort.spec.targets else None
+    posthoc = Posthoc.from_json(json.loads((run / "posthoc.json").read_text())) \
+        if (run / "posthoc.json").is_file() else None
+    method = config.uncertainty.build()
+    own = own_folds(run, cohort)
+    groups: dict[int | None, list] = {}
+    for c in cases:  # own-fold subjects in their test split's order (same batches as in training)
+        fold = own.get(c.subject, (None, 0))
+        groups.setdefault(fold[0], []).append((fold[1], c))
     factory = model_factory or build_model
-    members = []
+    logits: dict[int | None, dict[int, np.ndarray]] = {g: {} for g in groups}
     for d in dirs:
         fold = _fold_meta(d)
+        k = int(fold["fold"])
         prep = Preprocessing.load(d / "preprocessing.json")
         prep.check_cohort(cohort)  # tabular columns matched by name, a mismatch refused before any model
         slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in fold["slots"]]
-        ctx = FoldContext(config, task, modalities, slots, int(fold["fold"]), factory)
-        logits = load_predictor(d, ctx).predict(CaseDataset(cases, modalities, prep, label_task, cache=True), ctx)
-        members.extend(logits if logits.ndim == 3 else logits[None])
-    logits = np.stack(members)
-    y = stack_targets(task, cases) if labelled else None
-    split = SplitOutputs([c.subject for c in cases], logits, y, [pattern_of(c, modalities) for c in cases])
-    frame = predictions_frame(split, task)
-    probs = probabilities(logits, task.kind)  # (K, n, C): spread of the folds' predictions
-    member_p = {"survival": probs[..., 0], "binary": probs[..., -1]}.get(task.kind, probs.max(-1))
-    frame["p_std"] = member_p.std(axis=0)
-    if y is None and label_task is not None:  # some subjects lack the target: fill those that have it
-        values = {c.subject: c.targets.get(task.name) for c in cases}
-        if task.kind != "survival":
-            frame["y_true"] = [values[s] if values[s] is not None else np.nan for s in frame["subject"]]
-    return frame, logits
+        ctx = FoldContext(config, task, modalities, slots, k, factory)
+        predictor = load_predictor(d, ctx)
+        for g, members in groups.items():
+            if g is None or g == k:
+                ordered = [c for _, c in sorted(members, key=lambda t: t[0])]
+                logits[g][k] = predictor.predict(CaseDataset(ordered, modalities, prep, label_task, cache=True), ctx)
+    frames = []
+    for g, members in groups.items():
+        ordered = [c for _, c in sorted(members, key=lambda t: t[0])]
+        frames.append(_frame(ordered, g, logits[g], task, modalities, posthoc, method))
+    order = {c.subject: i for i, c in enumerate(cases)}
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.iloc[np.argsort([order[s] for s in frame["subject"]], kind="stable")].reset_index(drop=True)
+
+
+def _frame(cases: list, group: int | None, fold_logits: dict[int, np.ndarray], task: Task, modalities: list[str],
+           posthoc: Posthoc | None, method: UncertaintyMethod) -> pd.DataFrame:
+    """The rows of one group of subjects: those of one fold's test split (``group = k``) or new ones (None)."""
+    patterns = [pattern_of(c, modalities) for c in cases]
+    y = None
+    if task.name and all(task.name in c.targets for c in cases):
+        y = stack_targets(task, cases)
+    stacked = np.concatenate([_members(_two_columns(z) if task.kind == "binary" else z)
+                              for z in fold_logits.values()])
+    frame = predictions_frame(SplitOutputs([c.subject for c in cases], stacked, y, patterns), task, group)
+    if group is None:
+        probs = probabilities(stacked, task.kind)
+        member_p = {"survival": probs[..., 0], "binary": probs[..., -1]}.get(task.kind, probs.max(-1))
+        frame["p_std"] = member_p.std(axis=0)
+    if y is None and task.kind != "survival":  # some subjects lack the target: fill those that have it
+        frame["y_true"] = [c.targets.get(task.name, np.nan) if c.targets.get(task.name) is not None else np.nan
+                           for c in cases]
+    if posthoc is not None and posthoc.classifies:
+        columns = (posthoc.new_subjects(fold_logits, patterns, method) if group is None
+                   else posthoc.out_of_fold(group, fold_logits[group], patterns, method))
+        frame = frame.drop(columns=[c for c in columns.columns if c in frame.columns])
+        frame = pd.concat([frame, columns.set_axis(frame.index)], axis=1)
+    frame["source"] = "folds" if group is None else f"fold-{group}"
+    return frame
 
 
 def predict_run(run: str | Path, cohort: str | Path, out: str | Path, *,
                 model_factory: ModelFactory | None = None) -> Path:
     """Write ensemble predictions of ``run`` on the cohort folder ``cohort`` to the CSV ``out``."""
-    frame, _ = predict_cohort(run, Cohort.load(cohort), model_factory=model_factory)
+    frame = predict_cohort(run, Cohort.load(cohort), model_factory=model_factory)
     return atomic_write_csv(Path(out), frame)
 
 
@@ -130,10 +194,16 @@ def evaluate_run(run: str | Path, cohort: str | Path | None = None, out: str | P
     if task.name not in loaded.spec.targets:
         raise ValueError(f"cohort {loaded.name} has no target {task.name!r} to evaluate against; "
                          "use `fusemed predict` for unlabelled cohorts")
-    frame, _ = predict_cohort(run, loaded, model_factory=model_factory)
+    frame = predict_cohort(run, loaded, model_factory=model_factory)
     folder = Path(out) if out else run / f"evaluation-{loaded.name}"
     atomic_write_csv(folder / "predictions.csv", frame)
     metrics = discrimination_report(frame, task.kind, modalities)
+    if "conformal_set" in frame:
+        alpha = TrainConfig.load_run(run).uncertainty.alpha
+        report = uncertainty_report(frame, alpha=alpha)
+        for pattern, values in report.pop("per_pattern", {}).items():
+            metrics.setdefault("per_pattern", {}).setdefault(pattern, {}).update(values)
+        metrics.update(report)
     metrics["cohort_fingerprint"] = {k: v for k, v in cohort_fingerprint(loaded.root).items() if k != "files"}
     atomic_write_json(folder / "metrics.json", metrics)
     return metrics

@@ -6,6 +6,7 @@ Layout written (rank 0 only)::
     RUN/cohort_fingerprint.json   hash of cohort.yaml, manifest and file sizes/mtimes
     RUN/splits.json               subject ids of every fold's train / val / calibration / test
     RUN/fold-<k>/preprocessing.json, checkpoints/{best,last}.ckpt, model.pt (+ .json), outputs.npz, done.json
+    RUN/posthoc.json              temperature, conformal thresholds, out-of-fold scores (applied by predict)
     RUN/predictions.csv, RUN/metrics.json
 """
 
@@ -32,7 +33,6 @@ from fusemed.evaluation.metrics import discrimination_report
 from fusemed.evaluation.survival import out_of_fold_integrated_brier
 from fusemed.training.config import TrainConfig
 from fusemed.training.data import CaseDataset, FoldDataModule, Task, pattern_of, stack_targets
-from fusemed.training.hooks import FoldOutputs, SplitOutputs, member_mean_probabilities, run_uncertainty
 from fusemed.training.inference import load_weights, save_weights
 from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json, cohort_fingerprint
 from fusemed.training.learners import FoldContext, fit_baseline, fit_deep, save_predictor
@@ -41,12 +41,16 @@ from fusemed.training.preprocessing import Preprocessing
 from fusemed.training.resume import cohort_changes, keep_log_before_resume, merge_resumed_log
 from fusemed.training.rng import RngState
 from fusemed.training.splits import FoldSplit, make_folds
+from fusemed.uncertainty.outputs import FoldOutputs, SplitOutputs, member_mean_probabilities
+from fusemed.uncertainty.posthoc import Posthoc
+from fusemed.uncertainty.report import uncertainty_report
 
 log = logging.getLogger(__name__)
 
 #: config keys that may change between a run and its resumption (they change speed, not results);
 #: ``epochs`` is not one of them: more epochs on a finished run would silently mean another experiment
-RESUMABLE_KEYS = {"accelerator", "devices", "strategy", "num_workers", "progress", "cache"}
+RESUMABLE_KEYS = {"trainer.accelerator", "trainer.devices", "trainer.strategy", "trainer.num_workers",
+                  "trainer.progress", "data.cache"}
 
 
 def resolve_modalities(cohort: Cohort, wanted: Sequence[str] | None) -> list[str]:
@@ -61,9 +65,9 @@ def _check_resumable(out: Path, config: TrainConfig) -> None:
     path = out / "config.yaml"
     if not path.is_file():
         return
-    old = TrainConfig.load_run(out).model_dump(mode="json")
-    new = config.model_dump(mode="json")
-    differ = sorted(k for k in new if k not in RESUMABLE_KEYS and old.get(k) != new[k])
+    old = _leaves(TrainConfig.load_run(out).model_dump(mode="json"))
+    new = _leaves(config.model_dump(mode="json"))
+    differ = sorted(k for k in new.keys() | old.keys() if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
     if differ:
         raise ValueError(f"{out} already holds a run with a different config ({', '.join(differ)}); "
                          "choose another --out or delete it")
@@ -73,9 +77,28 @@ def _check_resumable(out: Path, config: TrainConfig) -> None:
                          "would mix two cohorts: choose another --out or delete it")
 
 
+def _leaves(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"trainer": {"lr": 1}}`` -> ``{"trainer.lr": 1}`` (nested config records compared leaf by leaf)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and key in ("data", "model", "uncertainty", "trainer"):
+            out.update(_leaves(value, f"{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _deterministic(trainer: Any) -> bool | str:
+    """Deterministic algorithms on CPU; on an accelerator only a warning where none exists (Lightning "warn")."""
+    if not trainer.deterministic:
+        return False
+    on_cpu = trainer.accelerator == "cpu" or (trainer.accelerator == "auto" and not torch.cuda.is_available())
+    return True if on_cpu else "warn"
+
+
 def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFactory | None = None,
               callbacks: Sequence[Callback] = (), moddrop_fn: Any = None) -> Path:
-    """Train ``config.folds`` cross-validation folds into ``out``; return ``out``.
+    """Train ``config.data.folds`` cross-validation folds into ``out``; return ``out``.
 
     Rerunning with the same config continues an interrupted fold from its ``last.ckpt`` and skips the
     folds already done. ``callbacks`` are extra Lightning callbacks (e.g. for tests or logging).
@@ -84,16 +107,16 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
     start = time.perf_counter()
     rank0 = rank_zero_only.rank == 0
     cohort = Cohort.load(config.cohort)
-    modalities = resolve_modalities(cohort, config.modalities)
+    modalities = resolve_modalities(cohort, config.data.modalities)
     task = Task.from_cohort(cohort, config.target)
-    config = config.model_copy(update={"modalities": modalities, "cohort": cohort.root.resolve()})
+    config = config.updated(modalities=modalities, cohort=str(cohort.root.resolve()))
     _check_resumable(out, config)
     cases = [c for c in cohort if task.name in c.targets and any(c.has(m) for m in modalities)]
     if len(cases) < len(cohort):
         log.warning("%d of %d subjects have no %r target or none of %s: left out of training",
                     len(cohort) - len(cases), len(cohort), task.name, modalities)
     folds = make_folds([c.subject for c in cases], [task.strata(c) for c in cases], [c.site for c in cases],
-                       config.folds, config.seed, config.val_fraction, config.calibration_fraction)
+                       config.data.folds, config.seed, config.data.val_fraction, config.data.calibration_fraction)
     if rank0:
         config.to_yaml(out / "config.yaml")
         atomic_write_json(out / "cohort_fingerprint.json", cohort_fingerprint(cohort.root))
@@ -120,12 +143,13 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
                moddrop_fn: Any = None) -> FoldOutputs | None:
     """Fit preprocessing and the fold's model; on rank 0 predict its held-out splits.
 
-    The model is what ``config.fusion`` names: a fusion strategy (``ensemble_size`` networks; member 0 in
+    The model is what ``config.model.fusion`` names: a fusion strategy (the uncertainty method's networks; member 0 in
     ``fold-<k>/``, member j in ``fold-<k>/member-<j>/``), a classical baseline, or ``auto``: chosen by
     inner cross-validation on this fold's training subjects (:mod:`fusemed.configure`).
     """
     L.seed_everything(config.seed + split.fold, workers=True, verbose=False)
-    prep = Preprocessing.fit(cohort, split.train, modalities, config.spacing, config.grid, config.max_grid)
+    data = config.data
+    prep = Preprocessing.fit(cohort, split.train, modalities, data.spacing, data.grid, data.max_grid)
     if rank_zero_only.rank == 0:
         prep.save(fold_dir / "preprocessing.json")
     shapes = prep.shapes()
@@ -133,11 +157,11 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
              for m in modalities]
     ctx = FoldContext(config, task, modalities, slots, split.fold, factory, callbacks, moddrop_fn)
 
-    def dataset(subjects: list[str], cache: bool = config.cache) -> CaseDataset:
+    def dataset(subjects: list[str], cache: bool = data.cache) -> CaseDataset:
         return CaseDataset([cohort[s] for s in subjects], modalities, prep, task, cache)
 
     seed, extra = config.seed + split.fold, {}
-    if config.fusion == "auto":
+    if config.model.fusion == "auto":
         from fusemed.configure.search import self_configure
 
         fit_subjects = split.train + split.val
@@ -145,8 +169,8 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
         predictor, extra["configuration"] = self_configure(
             ctx, dataset(fit_subjects), fit_subjects, [task.strata(c) for c in cases], [c.site for c in cases],
             fold_dir)
-    elif is_baseline(config.fusion):
-        predictor = fit_baseline(ctx, config.fusion, dataset(split.train + split.val), seed)
+    elif is_baseline(config.model.fusion):
+        predictor = fit_baseline(ctx, config.model.fusion, dataset(split.train + split.val), seed)
     else:
         predictor = fit_deep(ctx, dataset(split.train), dataset(split.val), fold_dir, seed)
     if rank_zero_only.rank != 0:
@@ -155,7 +179,7 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
 
     def outputs(subjects: list[str]) -> SplitOutputs:
         cases = [cohort[s] for s in subjects]
-        logits = predictor.predict(dataset(subjects, cache=False), ctx, config.mc_samples)
+        logits = predictor.predict(dataset(subjects, cache=False), ctx)
         return SplitOutputs(subjects, logits, stack_targets(task, cases), [pattern_of(c, modalities) for c in cases])
 
     result = FoldOutputs(split.fold, task.kind, outputs(calib_subjects), outputs(split.test), source)
@@ -175,7 +199,8 @@ def fit_member(config: TrainConfig, model: torch.nn.Module, data: FoldDataModule
     if weights.is_file():
         return load_weights(model, weights)
     L.seed_everything(seed, workers=True, verbose=False)
-    module = FusemedModule(model, meta["modalities"], config.lr, config.weight_decay, config.moddrop, seed,
+    run = config.trainer
+    module = FusemedModule(model, meta["modalities"], run.lr, run.weight_decay, config.model.moddrop, seed,
                            moddrop_fn)
     checkpoint = ModelCheckpoint(dirpath=member_dir / "checkpoints", filename="best", monitor="val_loss",
                                  mode="min", save_top_k=1, enable_version_counter=False)
@@ -183,14 +208,12 @@ def fit_member(config: TrainConfig, model: torch.nn.Module, data: FoldDataModule
     every_epoch = ModelCheckpoint(dirpath=member_dir / "checkpoints", filename="last", monitor=None,
                                   save_top_k=1, every_n_epochs=1, enable_version_counter=False)
     trainer = L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
-        strategy=config.strategy, precision=config.precision,
-        deterministic=True if config.deterministic and config.accelerator == "cpu" else
-        ("warn" if config.deterministic else False),
-        callbacks=[EarlyStopping("val_loss", patience=config.patience, mode="min"), checkpoint, every_epoch,
+        max_epochs=run.epochs, accelerator=run.accelerator, devices=run.devices, strategy=run.strategy,
+        precision=run.precision, deterministic=_deterministic(run),
+        callbacks=[EarlyStopping("val_loss", patience=run.patience, mode="min"), checkpoint, every_epoch,
                    RngState(), *callbacks],
         logger=CSVLogger(member_dir, name="logs", version=0), default_root_dir=member_dir,
-        enable_progress_bar=config.progress, enable_model_summary=False, log_every_n_steps=1,
+        enable_progress_bar=run.progress, enable_model_summary=False, log_every_n_steps=1,
         num_sanity_val_steps=0,
     )
     last = member_dir / "checkpoints" / "last.ckpt"
@@ -271,12 +294,18 @@ def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[s
                   outputs: list[FoldOutputs], seconds: float | None = None) -> None:
     """Out-of-fold ``predictions.csv`` and ``metrics.json`` (plus the uncertainty step's, if any)."""
     frame = pd.concat([predictions_frame(o.test, task, o.fold) for o in outputs], ignore_index=True)
-    extra, extra_metrics = run_uncertainty(outputs, config)
-    if extra is not None:
-        extra = extra.drop(columns=[c for c in ("fold", "pattern", "y_true") if c in extra.columns])
-        frame = frame.drop(columns=[c for c in extra.columns if c in frame.columns and c != "subject"])
-        frame = frame.merge(extra, left_on="subject", right_index=True, how="left") if "subject" not in extra \
-            else frame.merge(extra, on="subject", how="left")
+    extra_metrics: dict[str, Any] = {}
+    if config.uncertainty.posthoc:
+        method = config.uncertainty.build()
+        post = Posthoc.fit(outputs, config.uncertainty, method, seed=config.seed)
+        atomic_write_json(out / "posthoc.json", post.to_json())
+        if post.classifies:
+            columns = pd.concat([post.out_of_fold(o.fold, o.test.logits, o.test.patterns, method).set_axis(
+                o.test.subjects) for o in outputs])
+            frame = frame.drop(columns=[c for c in columns.columns if c in frame.columns])
+            frame = frame.merge(columns, left_on="subject", right_index=True, how="left")
+            extra_metrics = uncertainty_report(frame, alpha=config.uncertainty.alpha)
+        extra_metrics["uncertainty"] = post.record()
     frame = frame.sort_values(["fold", "subject"]).reset_index(drop=True)
     atomic_write_csv(out / "predictions.csv", frame)
     metrics = discrimination_report(frame, task.kind, modalities)
@@ -286,7 +315,8 @@ def write_results(out: Path, config: TrainConfig, task: Task, modalities: list[s
         metrics.setdefault("per_pattern", {}).setdefault(pattern, {}).update(values)
     if task.kind == "survival":
         metrics.update(out_of_fold_integrated_brier(*_survival_splits(outputs)))
-    metrics["task"] = {"target": task.name, "kind": task.kind, "folds": config.folds, "fusion": config.fusion}
+    metrics["task"] = {"target": task.name, "kind": task.kind, "folds": config.data.folds,
+                       "fusion": config.model.fusion}
     if seconds is not None:  # wall time of the invocation that finished the run (a resumed run: its last part)
         metrics["seconds"] = round(seconds, 1)
     chosen = configuration_summary(out)

@@ -1,14 +1,18 @@
-"""Uncertainty: epistemic wrappers (MC dropout, ensembles, evidential), calibration, conformal sets.
+"""Uncertainty: methods as plug-ins (none, MC dropout, ensembles, evidential), calibration, conformal sets.
 
-`posthoc_fold` is the single entry point the training pipeline calls per fold; `uncertainty_report`
-turns the resulting predictions into the uncertainty part of `metrics.json`.
+:class:`UncertaintyConfig` is a run's choice; :data:`METHODS` the registered methods (adding one is one
+class, see :mod:`fusemed.uncertainty.methods`); :class:`Posthoc` what a run fits after training (saved
+with it, applied by ``predict``); `uncertainty_report` the uncertainty part of `metrics.json`. This package
+never imports the training package: training imports it.
 """
 
 from __future__ import annotations
 
 from fusemed.uncertainty.calibration import TemperatureScaler, logits_to_probs
+from fusemed.uncertainty.config import UncertaintyConfig
 from fusemed.uncertainty.conformal import (
     ConformalClassifier,
+    CrossConformalClassifier,
     conformal_quantile,
     format_sets,
     min_calibration_size,
@@ -22,15 +26,24 @@ from fusemed.uncertainty.evidential import (
     evidential_loss,
 )
 from fusemed.uncertainty.mc_dropout import MCDropout
-from fusemed.uncertainty.posthoc import posthoc_fold
+from fusemed.uncertainty.methods import METHODS, UncertaintyMethod
+from fusemed.uncertainty.outputs import FoldOutputs, SplitOutputs
+from fusemed.uncertainty.posthoc import Posthoc
 from fusemed.uncertainty.report import uncertainty_report
 
 __all__ = [
+    "METHODS",
     "ConformalClassifier",
+    "CrossConformalClassifier",
     "Ensemble",
     "EvidentialHead",
+    "FoldOutputs",
     "MCDropout",
+    "Posthoc",
+    "SplitOutputs",
     "TemperatureScaler",
+    "UncertaintyConfig",
+    "UncertaintyMethod",
     "conformal_quantile",
     "decompose",
     "dirichlet_members",
@@ -39,7 +52,6 @@ __all__ = [
     "format_sets",
     "logits_to_probs",
     "min_calibration_size",
-    "posthoc_fold",
     "stack_members",
     "summarize_members",
     "uncertainty_report",

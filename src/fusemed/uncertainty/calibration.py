@@ -48,20 +48,9 @@ class TemperatureScaler:
         z = _as_tensor(logits)
         if not member_axis:
             z = z.unsqueeze(0)
-        target = _as_tensor(y).long()
-        if z.shape[1] != target.shape[0]:
-            raise ValueError(f"calibration logits describe {z.shape[1]} subjects but y has {target.shape[0]} labels")
-        log_t = torch.tensor(float(np.log(self.init)), dtype=torch.float64, requires_grad=True)
-        optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=self.max_iter, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss = _nll(z / log_t.exp(), target)
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
-        temperature = float(log_t.detach().exp())
+        if z.shape[1] != len(y):
+            raise ValueError(f"calibration logits describe {z.shape[1]} subjects but y has {len(y)} labels")
+        temperature = fit_pooled_temperature([(z, y)], self.max_iter, self.init)
         if not T_RANGE[0] <= temperature <= T_RANGE[1]:  # separable or label-independent calibration data
             log.warning(
                 "temperature %.3g outside %s: clipped (is the calibration split degenerate?)",
@@ -86,6 +75,28 @@ class TemperatureScaler:
     def predict_proba(self, logits: np.ndarray | torch.Tensor) -> np.ndarray:
         """Calibrated probabilities: `(…, n)` / `(…, n, 1)` → P(class 1) `(…, n)`; `(…, n, C)` → softmax."""
         return logits_to_probs(self.transform(logits))
+
+
+def fit_pooled_temperature(groups: list[tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]],
+                           max_iter: int = 100, init: float = 1.5) -> float:
+    """The T (unclipped) minimising the NLL of member-averaged probabilities over several groups of subjects.
+
+    Each group is ``(logits (K, n, C'), labels (n,))`` scored by its own model (e.g. one per CV fold; K may
+    differ between groups); the objective is the mean NLL over every subject of every group.
+    """
+    data = [(_as_tensor(z), _as_tensor(y).long()) for z, y in groups]
+    total = sum(len(y) for _, y in data)
+    log_t = torch.tensor(float(np.log(init)), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = sum(_nll(z / log_t.exp(), y) * len(y) for z, y in data) / total
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp())
 
 
 def logits_to_probs(logits: np.ndarray | torch.Tensor, binary: bool | None = None) -> np.ndarray:

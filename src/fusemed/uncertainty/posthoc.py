@@ -1,128 +1,203 @@
-"""The one call the training pipeline makes per fold: calibrate, summarise members, conformalise.
+"""What a run fits after its folds are trained, saved with the run and applied again by ``predict``.
 
-`posthoc_fold` takes raw logits of a calibration split (with labels and missing-modality patterns) and of
-the test split, and returns the uncertainty columns of `predictions.csv` for the test subjects.
+:meth:`Posthoc.fit` takes every fold's held-out outputs (:class:`FoldOutputs`) and fits:
+
+* **one temperature** (Guo et al. 2017) on the folds' calibration splits pooled (each scored by its own
+  fold's model). At small n a temperature can make things worse, so it is cross-fitted first: for each
+  fold, T fitted on the *other* folds' calibration splits is scored on this fold's; T is kept only if that
+  lowers the held-out NLL without raising the held-out ECE, else T = 1 and the record says why.
+* **split-conformal thresholds per fold** (Mondrian by missing pattern, class or none; small-group
+  fallbacks), on the fold's calibration split: the sets of the out-of-fold subjects.
+* **the out-of-fold scores of every training subject**, for the sets of *new* subjects: cross-conformal over
+  the fold models (:class:`CrossConformalClassifier`; ≥ 1 − 2α guaranteed, ≈ 1 − α in practice).
+
+:meth:`Posthoc.out_of_fold` gives a fold's own subjects their columns (training, and ``predict`` on the
+training cohort reproduces them); :meth:`Posthoc.new_subjects` combines every fold model for anyone else.
+Everything is JSON (``RUN/posthoc.json``), never pickle.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fusemed.uncertainty.calibration import TemperatureScaler, logits_to_probs
-from fusemed.uncertainty.conformal import ConformalClassifier, format_sets
+from fusemed.evaluation import uncertainty_metrics as um
+from fusemed.uncertainty.calibration import T_RANGE, fit_pooled_temperature, logits_to_probs
+from fusemed.uncertainty.config import UncertaintyConfig
+from fusemed.uncertainty.conformal import ConformalClassifier, CrossConformalClassifier, format_sets
 from fusemed.uncertainty.entropy import summarize_members
+from fusemed.uncertainty.methods import UncertaintyMethod
+from fusemed.uncertainty.outputs import FoldOutputs
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("p", "p_low", "p_high", "entropy", "aleatoric", "epistemic", "conformal_set", "abstain")
+LAYOUT = 1
+#: seed offsets of the members drawn for calibration and test splits (evidential draws)
+CAL_SEED, TEST_SEED = 0, 10_000
 
 
-def as_member_logits(logits: np.ndarray, n: int, member_axis: bool | None = None) -> np.ndarray:
-    """Logits of n subjects → `(K, n, C')`, C' = 1 (binary logit of class 1) or C (multiclass).
-
-    Accepted: `(n,)`, `(n, 1)`, `(n, C)` (one member) and `(K, n)`, `(K, n, 1)`, `(K, n, C)`. A 2-D array is
-    read as members when its first axis is not n; pass `member_axis` to settle the case K == n.
-    """
-    z = np.asarray(logits, dtype=float)
-    if z.ndim == 1:
-        z = z[None, :, None]
-    elif z.ndim == 2:
-        members = member_axis if member_axis is not None else z.shape[0] != n
-        z = z[:, :, None] if members else z[None]
-    elif z.ndim != 3:
-        raise ValueError(f"logits must have 1 to 3 dimensions ((K,) n (, C)); got shape {z.shape}")
-    if z.shape[1] != n:
-        raise ValueError(f"logits of shape {np.shape(logits)} do not describe {n} subjects")
-    return z
-
-
-def posthoc_fold(
-    cal_logits: np.ndarray,
-    cal_y: np.ndarray,
-    cal_groups: Sequence[Hashable] | None,
-    test_logits: np.ndarray,
-    test_groups: Sequence[Hashable] | None,
-    *,
-    calibrate: bool,
-    alpha: float,
-    score: str = "lac",
-    groupby: str = "pattern",
-    randomized: bool = False,
-    interval: float = 0.9,
-    member_axis: bool | None = None,
-) -> pd.DataFrame:
-    """Uncertainty columns for the test subjects of one fold.
-
-    Args:
-        cal_logits: calibration split logits, `(n_cal[, C])` or with a member axis `(K, n_cal[, C])`.
-        cal_y: `(n_cal,)` integer labels.
-        cal_groups: `(n_cal,)` missing-modality patterns (`"t1+pet"`), needed for `groupby="pattern"`.
-        test_logits: `(n[, C])` or `(K, n[, C])` (K MC-dropout passes or ensemble members).
-        test_groups: `(n,)` patterns of the test subjects.
-        calibrate: fit temperature scaling on the calibration split first (on the members' mean probability).
-        alpha: conformal miscoverage level (sets cover the truth with probability ≥ 1 − alpha).
-        score / groupby / randomized: see `ConformalClassifier`.
-        interval: mass of the member percentile interval `p_low`–`p_high`.
-
-    Returns:
-        DataFrame with one row per test subject (input order) and columns `p, p_low, p_high, entropy,
-        aleatoric, epistemic, conformal_set, abstain`; binary `p` is P(class 1) (and, when calibrated,
-        `p_uncal` is P(class 1) before temperature scaling), multiclass adds
-        `p_0 … p_{C−1}` and `p` is the top-class probability. `frame.attrs` holds
-        `temperature` and `conformal` (q̂ and fallback per group).
-    """
-    cal_y = np.asarray(cal_y).astype(int)
-    n_test = len(test_groups) if test_groups is not None else None
-    cal_z = as_member_logits(cal_logits, len(cal_y), member_axis)
-    test_z = np.asarray(test_logits, dtype=float)
-    if n_test is None:  # no groups given: the subjects are the first axis unless 3-D
-        n_test = test_z.shape[1] if test_z.ndim == 3 or member_axis else test_z.shape[0]
-    test_z = as_member_logits(test_z, n_test, member_axis)
-    if cal_z.shape[2] != test_z.shape[2]:
-        raise ValueError(f"calibration logits have {cal_z.shape[2]} outputs, test logits {test_z.shape[2]}")
-
-    temperature = 1.0
-    uncalibrated = None
-    if calibrate:
-        uncalibrated = _member_probs(test_z).mean(axis=0)  # kept so reports can show calibration's effect
-        scaler = TemperatureScaler().fit(cal_z, cal_y, member_axis=True)
-        temperature = scaler.temperature_
-        cal_z, test_z = scaler.transform(cal_z), scaler.transform(test_z)
-    cal_members = _member_probs(cal_z)
-    test_members = _member_probs(test_z)
-
-    conformal = ConformalClassifier(alpha=alpha, score=score, groupby=groupby, randomized=randomized)
-    conformal.fit(cal_members.mean(axis=0), cal_y, cal_groups)
-    sets = conformal.predict(test_members.mean(axis=0), test_groups)
-
-    summary = summarize_members(test_members, interval=interval)
-    frame = pd.DataFrame(index=range(n_test))
-    if test_members.shape[-1] > 2:
-        for c in range(test_members.shape[-1]):
-            frame[f"p_{c}"] = summary["p"][:, c]
-        top = summary["p"].argmax(axis=1)
-        for key in ("p", "p_low", "p_high"):
-            summary[key] = summary[key][np.arange(n_test), top]
-    for key in ("p", "p_low", "p_high", "entropy", "aleatoric", "epistemic"):
-        frame[key] = summary[key]
-    if uncalibrated is not None and test_members.shape[-1] == 2:
-        frame["p_uncal"] = uncalibrated[:, 1]
-    frame["conformal_set"] = format_sets(sets)
-    frame["abstain"] = sets.sum(axis=1) != 1
-    frame.attrs["temperature"] = temperature
-    frame.attrs["conformal"] = conformal.quantile_table()
-    if conformal.fallbacks_:
-        log.info("conformal fallbacks in this fold: %s", conformal.fallbacks_)
-    return frame
-
-
-def _member_probs(z: np.ndarray) -> np.ndarray:
+def member_probs(z: np.ndarray) -> np.ndarray:
     """`(K, n, 1)` binary logits → `(K, n, 2)`; `(K, n, C)` → softmax `(K, n, C)`."""
     if z.shape[-1] == 1:
         p1 = logits_to_probs(z[..., 0], binary=True)
         return np.stack([1.0 - p1, p1], axis=-1)
     return logits_to_probs(z, binary=False)
+
+
+def _scaled(z: np.ndarray, temperature: float) -> np.ndarray:
+    return np.asarray(z, dtype=float) / temperature
+
+
+def _nll_ece(z: np.ndarray, y: np.ndarray, temperature: float) -> tuple[float, float]:
+    p = member_probs(_scaled(z, temperature)).mean(axis=0)
+    return um.nll(y, p), um.ece(y, p[:, 1] if p.shape[1] == 2 else p)
+
+
+def fit_temperature(calibration: dict[int, tuple[np.ndarray, np.ndarray]], calibrate: bool) -> tuple[float, dict]:
+    """``(T, record)`` from per-fold ``(member logits (K, n, C), labels)`` of the calibration splits."""
+    if not calibrate:
+        return 1.0, {"applied": False, "why": "not requested (calibrate: false)"}
+    if len(calibration) < 2 or sum(len(y) for _, y in calibration.values()) < 10:
+        return 1.0, {"applied": False, "why": "fewer than 10 calibration subjects over the folds: left at T = 1"}
+    fitted = fit_pooled_temperature(list(calibration.values()))
+    held = {"nll_uncalibrated": 0.0, "nll_calibrated": 0.0, "ece_uncalibrated": 0.0, "ece_calibrated": 0.0}
+    total = sum(len(y) for _, y in calibration.values())
+    for k, (z, y) in calibration.items():
+        t_k = fit_pooled_temperature([v for j, v in calibration.items() if j != k])
+        for name, t in (("uncalibrated", 1.0), ("calibrated", t_k)):
+            nll, ece = _nll_ece(z, y, t)
+            held[f"nll_{name}"] += nll * len(y) / total
+            held[f"ece_{name}"] += ece * len(y) / total
+    record: dict[str, Any] = {"fitted": fitted, "n_calibration": total,
+                              "cross_fitted": {k: round(v, 4) for k, v in held.items()}}
+    if not T_RANGE[0] <= fitted <= T_RANGE[1]:
+        return 1.0, {**record, "applied": False, "why": f"T = {fitted:.3g} outside {T_RANGE} (degenerate split)"}
+    helps = held["nll_calibrated"] < held["nll_uncalibrated"] and held["ece_calibrated"] <= held["ece_uncalibrated"]
+    if not helps:
+        return 1.0, {**record, "applied": False,
+                     "why": "cross-fitted temperature does not lower held-out NLL and ECE: left at T = 1"}
+    return fitted, {**record, "applied": True, "why": "lowers cross-fitted held-out NLL and ECE"}
+
+
+@dataclass
+class Posthoc:
+    """Everything fitted after training, per run: applied to out-of-fold and to new subjects alike."""
+
+    task_kind: str
+    config: UncertaintyConfig
+    temperature: float = 1.0
+    temperature_record: dict[str, Any] = field(default_factory=dict)
+    conformal: dict[int, ConformalClassifier] = field(default_factory=dict)
+    sources: dict[int, str] = field(default_factory=dict)
+    oof: dict[str, list] = field(default_factory=dict)  # fold, score, pattern, label of every OOF subject
+    seed: int = 0
+
+    @property
+    def classifies(self) -> bool:
+        return self.task_kind in ("binary", "multiclass")
+
+    # -- fitting -------------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, folds: list[FoldOutputs], config: UncertaintyConfig, method: UncertaintyMethod,
+            seed: int = 0) -> Posthoc:
+        """Temperature, per-fold conformal thresholds and out-of-fold scores from every fold's outputs."""
+        kind = folds[0].task_kind if folds else "binary"
+        post = cls(kind, config, seed=seed)
+        if not post.classifies:
+            post.temperature_record = {"applied": False, "why": f"{kind} targets get no calibration or sets yet"}
+            return post
+        cal = {f.fold: (method.members(f.calibration.logits, seed + f.fold + CAL_SEED),
+                        np.asarray(f.calibration.y).astype(int)) for f in folds}
+        post.temperature, post.temperature_record = fit_temperature(cal, config.calibrate)
+        oof: dict[str, list] = {"fold": [], "score": [], "pattern": [], "label": []}
+        for f in folds:
+            z, y = cal[f.fold]
+            probs = member_probs(_scaled(z, post.temperature)).mean(axis=0)
+            post.conformal[f.fold] = ConformalClassifier(config.alpha, config.conformal_score,
+                                                         config.conformal_groupby).fit(probs, y, f.calibration.patterns)
+            post.sources[f.fold] = f.calibration_source
+            test = member_probs(_scaled(method.members(f.test.logits, seed + f.fold + TEST_SEED), post.temperature))
+            labels = np.asarray(f.test.y).astype(int)
+            scores = post.conformal[f.fold]._scores(test.mean(axis=0), np.random.default_rng(0))
+            oof["fold"] += [f.fold] * len(labels)
+            oof["score"] += scores[np.arange(len(labels)), labels].tolist()
+            oof["pattern"] += [str(p) for p in f.test.patterns]
+            oof["label"] += labels.tolist()
+        post.oof = oof
+        return post
+
+    # -- applying ------------------------------------------------------------------------------------
+
+    def _columns(self, members: np.ndarray, uncalibrated: np.ndarray, sets: np.ndarray | None) -> pd.DataFrame:
+        """The columns of ``predictions.csv`` from calibrated member probabilities ``(K, n, C)``."""
+        summary = summarize_members(members)
+        n = members.shape[1]
+        frame = pd.DataFrame(index=range(n))
+        if members.shape[-1] > 2:
+            for c in range(members.shape[-1]):
+                frame[f"p_{c}"] = summary["p"][:, c]
+            top = summary["p"].argmax(axis=1)
+            frame["y_pred"] = top
+            for key in ("p", "p_low", "p_high"):
+                summary[key] = summary[key][np.arange(n), top]
+        for key in ("p", "p_low", "p_high", "entropy", "aleatoric", "epistemic"):
+            frame[key] = summary[key]
+        if members.shape[-1] == 2:
+            frame["p_uncal"] = uncalibrated.mean(axis=0)[:, 1]
+        if sets is not None:
+            frame["conformal_set"] = format_sets(sets)
+            frame["abstain"] = sets.sum(axis=1) != 1
+        return frame
+
+    def out_of_fold(self, fold: int, logits: np.ndarray, patterns: list[str], method: UncertaintyMethod,
+                    seed_offset: int = TEST_SEED) -> pd.DataFrame:
+        """Columns for subjects held out of ``fold``'s training, from that fold's model (split conformal)."""
+        z = method.members(logits, self.seed + fold + seed_offset)
+        members = member_probs(_scaled(z, self.temperature))
+        sets = self.conformal[fold].predict(members.mean(axis=0), patterns) if fold in self.conformal else None
+        return self._columns(members, member_probs(z), sets)
+
+    def new_subjects(self, fold_logits: dict[int, np.ndarray], patterns: list[str],
+                     method: UncertaintyMethod) -> pd.DataFrame:
+        """Columns for subjects no fold trained on: every fold model, their members pooled, cross-conformal sets."""
+        z = {k: method.members(v, self.seed + k + TEST_SEED) for k, v in fold_logits.items()}
+        calibrated = {k: member_probs(_scaled(v, self.temperature)) for k, v in z.items()}
+        members = np.concatenate(list(calibrated.values()))
+        sets = None
+        if self.oof.get("score"):
+            cross = CrossConformalClassifier(self.config.alpha, self.config.conformal_score,
+                                             self.config.conformal_groupby)
+            cross.fit(self.oof["score"], self.oof["fold"], self.oof["pattern"], self.oof["label"])
+            sets = cross.predict([p.mean(axis=0) for p in calibrated.values()], list(calibrated), patterns)
+        return self._columns(members, np.concatenate([member_probs(v) for v in z.values()]), sets)
+
+    # -- metrics and persistence ---------------------------------------------------------------------
+
+    def record(self) -> dict[str, Any]:
+        """The ``uncertainty`` entry of ``metrics.json``: what was fitted, per fold."""
+        return {"method": self.config.method, "calibrated": self.temperature != 1.0,
+                "temperature": self.temperature, "temperature_fit": self.temperature_record,
+                "conformal_score": self.config.conformal_score, "conformal_groupby": self.config.conformal_groupby,
+                "new_subjects": "cross-conformal over the fold models (guarantee >= 1 - 2 alpha, ~1 - alpha)",
+                "folds": {str(k): {"calibration_source": self.sources.get(k), "groups": c.quantile_table()}
+                          for k, c in self.conformal.items()}}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layout": LAYOUT, "task_kind": self.task_kind, "config": self.config.model_dump(mode="json"),
+                "seed": self.seed, "temperature": self.temperature, "temperature_record": self.temperature_record,
+                "conformal": {str(k): c.state() for k, c in self.conformal.items()},
+                "sources": {str(k): v for k, v in self.sources.items()}, "oof": self.oof}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Posthoc:
+        if data.get("layout") != LAYOUT:
+            raise ValueError(f"posthoc.json layout {data.get('layout')!r}, this fusemed reads {LAYOUT}")
+        return cls(data["task_kind"], UncertaintyConfig.model_validate(data["config"]), float(data["temperature"]),
+                   data["temperature_record"],
+                   {int(k): ConformalClassifier.from_state(v) for k, v in data["conformal"].items()},
+                   {int(k): v for k, v in data["sources"].items()}, data["oof"], int(data["seed"]))
