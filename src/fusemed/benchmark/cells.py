@@ -44,7 +44,13 @@ def train_cell(cell: Cell, callbacks: Sequence[Any] = ()) -> Path:
     options = {"progress": False, **cell.train}
     config = TrainConfig(cohort=cell.cohort_dir, fusion=cell.fusion, uncertainty=cell.uncertainty,
                          seed=cell.seed, **options)
-    return train_run(config, cell.run_dir, callbacks=callbacks)
+    run = train_run(config, cell.run_dir, callbacks=callbacks)
+    if cell.transfer_dir is not None:  # new patients: every fold model, the run's saved post-hoc steps
+        from fusemed.benchmark.grid import TRANSFER
+        from fusemed.training import evaluate_run
+
+        evaluate_run(run, cell.transfer_dir, run / TRANSFER)
+    return run
 
 
 def _detect_cell(cell: Cell) -> Path:

@@ -31,6 +31,16 @@ def _as_list(value: Any) -> Any:
 _SIMULATOR_KEYS = ("scenario", "scheme", "spacing", "sites")
 
 
+class TransferSpec(BaseModel):
+    """New patients: a second cohort from the same generator (another seed) that every trained cell then
+    predicts with ``fusemed evaluate`` — what cross-validation promises, checked on subjects no fold saw."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subjects: int = Field(400, ge=20)
+    seed: int = Field(1, ge=0, description="simulator seed of the new cohort (differs from the training one)")
+
+
 class CohortGrid(BaseModel):
     """Cohorts, one per missing rate: simulated (``fusemed.simulate.simulate_cohort``), laid out by a
     ``fusemed.datasets`` loader (``dataset:``), or an existing folder (``path:``)."""
@@ -49,6 +59,7 @@ class CohortGrid(BaseModel):
     target: str | None = Field(None, description="the target these cohorts are trained on (default: train.target)")
     baselines: list[str] | None = Field(None, description="classical baselines for these cohorts (default: the "
                                                           "grid's)")
+    transfer: TransferSpec | None = Field(None, description="also predict a new simulated cohort (simulator only)")
 
     _missing = field_validator("missing", mode="before")(classmethod(lambda cls, v: _as_list(v)))
 
@@ -70,6 +81,8 @@ class CohortGrid(BaseModel):
 
         if self.path is not None:
             raise ValueError("give either `dataset:` or `path:`, not both")
+        if self.transfer is not None:
+            raise ValueError("`transfer:` draws new subjects from the simulator; a dataset has no generator")
         ignored = [k for k in _SIMULATOR_KEYS if k in self.model_fields_set]
         if "subjects" in self.model_fields_set and not takes_subjects(self.dataset):
             ignored.append("subjects")

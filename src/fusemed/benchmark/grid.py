@@ -55,10 +55,21 @@ class Cell:
     task: str = "prognosis"
     train: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
+    transfer_dir: Path | None = None
 
     @property
     def name(self) -> str:
         return f"{self.cohort_id}/{self.run_dir.name}"
+
+    @property
+    def complete(self) -> bool:
+        """Trained, and evaluated on the grid's new cohort if it has one."""
+        return run_complete(self.run_dir) and (self.transfer_dir is None
+                                               or (self.run_dir / TRANSFER / "metrics.json").is_file())
+
+
+#: where a cell's predictions of the grid's new cohort go, inside its run folder
+TRANSFER = "transfer"
 
 
 def cohort_complete(folder: Path, *, truth: bool = True) -> bool:
@@ -85,12 +96,22 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
         for cohort_id, missing in spec.cohort_ids():
             folder = Path(spec.path) if spec.path is not None else out / "cohorts" / cohort_id
             jobs.append(CohortJob(cohort_id, missing, folder, spec))
+    new_cohorts = {}  # training cohort id -> the new cohort its cells predict
+    for job in list(jobs):
+        if job.spec.transfer is not None:
+            t = job.spec.transfer
+            spec = job.spec.model_copy(update={"subjects": t.subjects, "seed": t.seed, "transfer": None})
+            new_id = f"{job.cohort_id}-new-n{t.subjects}-s{t.seed}"
+            jobs.append(CohortJob(new_id, job.missing, out / "cohorts" / new_id, spec))
+            new_cohorts[job.cohort_id] = out / "cohorts" / new_id
     ids = [j.cohort_id for j in jobs]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ValueError(f"benchmark {config.name!r}: cohorts listed twice: {', '.join(duplicates)}")
     cells = []
     for job in jobs:
+        if job.cohort_id not in new_cohorts and any(job.folder == f for f in new_cohorts.values()):
+            continue  # a new cohort is predicted, not trained on
         for fusion in config.fusions:
             for unc in config.uncertainty:
                 for seed in config.seeds:
@@ -109,6 +130,8 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
         for cell in cells:
             seen.setdefault(cell.run_dir, cell)
         cells = list(seen.values())
+    for cell in cells:
+        cell.transfer_dir = new_cohorts.get(cell.cohort_id)
     return jobs, cells
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from fusemed.benchmark.config import BenchmarkConfig
 from fusemed.benchmark.grid import Cell, CohortJob, nominal_missing
+from fusemed.benchmark.transfer import transfer_frame, transfer_markdown
 from fusemed.report.patterns import order_patterns, pattern_table
 from fusemed.report.runs import find_oracle, load_run, read_predictions
 from fusemed.report.table import ORACLE, comparison_table, fmt_value
@@ -189,6 +190,11 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
         if not paired.empty:
             paired.to_csv(out / "results_paired.csv", index=False)
         body = paired_markdown(paired) + "\n" + prognosis_markdown(frame, patterns)
+        new_rows, new_patterns = transfer_frame(cells)
+        if not new_rows.empty:
+            new_rows.to_csv(out / "results_transfer.csv", index=False)
+            new_patterns.to_csv(out / "results_transfer_patterns.csv", index=False)
+            body += transfer_markdown(new_rows, new_patterns)
     frame.to_csv(out / "results.csv", index=False)
     if not patterns.empty:
         patterns.to_csv(out / "results_patterns.csv", index=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fusemed.benchmark.cells import simulate_job, train_cell
 from fusemed.benchmark.config import BenchmarkConfig
-from fusemed.benchmark.grid import Cell, CohortJob, applicable, plan, run_complete
+from fusemed.benchmark.grid import Cell, CohortJob, applicable, plan
 from fusemed.benchmark.results import write_results
 
 log = logging.getLogger(__name__)
@@ -147,12 +147,12 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
         _simulate(jobs, simulate_fn, config.n_jobs, config.threads_per_job, notify)
         cells = [c for c in cells if applicable(c)]
     else:
-        cells = [c for c in cells if run_complete(c.run_dir)]
+        cells = [c for c in cells if c.complete]
 
     result = BenchmarkResult(out, out / "results.csv", out / "results.md", None)
     todo = []
     for cell in cells:
-        if run_complete(cell.run_dir):
+        if cell.complete:
             result.skipped.append(cell.name)
         else:
             todo.append(cell)
@@ -175,7 +175,7 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
     if train_fn is None and on_event is not None and config.n_jobs == 1 and config.task == "prognosis":
         train_fn = _with_epoch_progress(notify, config)
     _run_cells(todo, train_fn or train_cell, config.n_jobs, config.threads_per_job, tick)
-    complete = [c for c in cells if run_complete(c.run_dir)]
+    complete = [c for c in cells if c.complete]
     result.seconds = time.perf_counter() - start
     result.report = write_results(config, jobs, complete, out, seconds=result.seconds, report=report,
                                   failed=result.failed, trained=len(result.trained))
