@@ -104,11 +104,10 @@ def _simulate(jobs: list[CohortJob], simulate_fn: Callable[..., Path], n_jobs: i
 def _with_epoch_progress(notify: EventHook, config: BenchmarkConfig) -> Callable[[Cell], Path]:
     """In-process training that reports every epoch (stage ``"epoch"``) to the progress hook."""
     from fusemed.benchmark.progress import EpochProgress
-    from fusemed.training import TrainConfig
+    from fusemed.training.config import DataConfig, TrainerConfig
 
-    defaults = TrainConfig.model_fields
-    folds = int(config.train.get("folds", defaults["folds"].default))
-    epochs = int(config.train.get("epochs", defaults["epochs"].default))
+    folds = int(config.train.get("folds", DataConfig.model_fields["folds"].default))
+    epochs = int(config.train.get("epochs", TrainerConfig.model_fields["epochs"].default))
 
     def train(cell: Cell) -> Path:
         hook = EpochProgress(lambda done, total: notify("epoch", cell.name, done, total), folds, epochs)
