@@ -3,7 +3,7 @@
 Layout under the output folder::
 
     DIR/cohorts/<cohort id>/                     simulated or dataset cohort (cohort.yaml, manifest.csv[, truth/])
-    DIR/runs/<cohort id>/<fusion>-<uncertainty>-s<seed>/   one training run per cell
+    DIR/runs/<cohort id>/<fusion>-<uncertainty>[-<variant>]-s<seed>/   one training run per cell
 """
 
 from __future__ import annotations
@@ -55,10 +55,17 @@ class Cell:
     task: str = "prognosis"
     train: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
+    variant: str = ""
 
     @property
     def name(self) -> str:
         return f"{self.cohort_id}/{self.run_dir.name}"
+
+    @property
+    def model(self) -> str:
+        """The model this cell scores, across seeds: fusion, then uncertainty and variant where they vary."""
+        return "-".join(p for p in (self.fusion, "" if self.uncertainty == "none" else self.uncertainty,
+                                    self.variant) if p)
 
 
 def cohort_complete(folder: Path, *, truth: bool = True) -> bool:
@@ -93,11 +100,14 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
     for job in jobs:
         for fusion in config.fusions:
             for unc in config.uncertainty:
-                for seed in config.seeds:
-                    name = f"{fusion}-{unc}-s{seed}" if config.task == "prognosis" else f"{fusion}-s{seed}"
-                    cells.append(Cell(job.cohort_id, job.missing, fusion, unc, seed, job.folder,
-                                      out / "runs" / job.cohort_id / name, config.task, job.train(config.train),
-                                      config.threads_per_job))
+                for variant in config.variants or {"": {}}:
+                    train = {**job.train(config.train), **config.variants.get(variant, {})}
+                    for seed in config.seeds:
+                        name = "-".join(p for p in (fusion, unc if config.task == "prognosis" else "", variant,
+                                                    f"s{seed}") if p)
+                        cells.append(Cell(job.cohort_id, job.missing, fusion, unc, seed, job.folder,
+                                          out / "runs" / job.cohort_id / name, config.task, train,
+                                          config.threads_per_job, variant))
         if config.task == "prognosis":  # baselines have no uncertainty axis: one cell per seed
             for name in (job.spec.baselines if job.spec.baselines is not None else config.baselines):
                 for seed in config.seeds:
