@@ -117,6 +117,11 @@ def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
     return text
 
 
+def paired_resamples(n_boot: int) -> int:
+    """Paired bootstrap resamples: the grid's ``n_boot``, capped at 1000 (each costs one score per model)."""
+    return min(n_boot, 1000)
+
+
 def _paired_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> pd.DataFrame:
     """Per cohort, every model against the best classical baseline (:mod:`fusemed.benchmark.paired`)."""
     import json
@@ -136,7 +141,7 @@ def _paired_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> pd.D
             for (_, seed), frame in list(runs.items()):
                 runs[(ORACLE, seed)] = frame[["subject", "y_true"]].merge(
                     oracle.rename(columns={"p_outcome": "p"}), on="subject", how="inner")
-        table = versus_best_baseline(runs, kind, list(BASELINES), n_boot=min(n_boot, 1000))
+        table = versus_best_baseline(runs, kind, list(BASELINES), n_boot=paired_resamples(n_boot))
         if oracle is not None:  # share of the oracle's margin over chance: (AUROC - 0.5) / (oracle - 0.5)
             top = float(table.loc[table["model"] == ORACLE, "score"].iloc[0])
             table["oracle_share"] = (table["score"] - 0.5) / (top - 0.5)
@@ -150,7 +155,7 @@ def _paired_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> pd.D
     return frame
 
 
-def paired_markdown(frame: pd.DataFrame) -> str:
+def paired_markdown(frame: pd.DataFrame, resamples: int = 1000) -> str:
     """The "against the best classical baseline" table a reader checks first."""
     if frame.empty:
         return ""
@@ -172,8 +177,8 @@ def paired_markdown(frame: pd.DataFrame) -> str:
     return ("\n### Against the best classical baseline (same folds per seed)\n\n"
             "Score: mean ± sd across seeds [min, max of the per-seed scores]; n: subjects scored by every model. "
             "Δ: mean over seeds of the per-seed difference to the cohort's baseline with the highest mean score; "
-            "CI and p from a paired bootstrap over subjects (1000 resamples), p Holm-corrected across the whole "
-            f"table ({tests} tests). "
+            f"CI and p from a paired bootstrap over subjects ({resamples} resamples), p Holm-corrected across "
+            f"the whole table ({tests} tests). "
             "ORACLE (simulated cohorts): the true outcome probability; share of oracle margin = "
             "(AUROC − 0.5) / (ORACLE − 0.5).\n\n"
             + markdown_table(shown))
@@ -195,7 +200,7 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
         paired = _paired_frame(jobs, cells, config.n_boot)
         if not paired.empty:
             paired.to_csv(out / "results_paired.csv", index=False)
-        body = paired_markdown(paired) + "\n" + prognosis_markdown(frame, patterns)
+        body = paired_markdown(paired, paired_resamples(config.n_boot)) + "\n" + prognosis_markdown(frame, patterns)
     frame.to_csv(out / "results.csv", index=False)
     if not patterns.empty:
         patterns.to_csv(out / "results_patterns.csv", index=False)
