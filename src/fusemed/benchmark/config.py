@@ -10,6 +10,7 @@ Example (``benchmarks/coma.yaml``)::
     uncertainty: [ensemble]
     seeds: [0]
     train: {target: outcome, folds: 5, epochs: 20, calibrate: true, alpha: 0.1}
+    variants: {marginal: {conformal_groupby: none}, pattern: {conformal_groupby: pattern}}   # optional axis
     n_jobs: 2
 """
 
@@ -120,6 +121,11 @@ class BenchmarkConfig(BaseModel):
     uncertainty: list[str] = Field(default_factory=lambda: ["none"])
     seeds: list[int] = Field(default_factory=lambda: [0])
     train: dict[str, Any] = Field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="named sets of training keys laid over `train`, one more axis of the grid (e.g. "
+                    "{marginal: {conformal_groupby: none}, pattern: {conformal_groupby: pattern}}); a run folder "
+                    "is <fusion>-<uncertainty>-<variant>-s<seed>; baselines are trained once, without variants")
     n_jobs: int = Field(1, ge=1, description="cells trained at once (processes)")
     threads_per_job: int = Field(1, ge=1, description="torch threads inside each cell")
     n_boot: int = Field(2000, ge=100, description="bootstrap resamples for AUROC CIs")
@@ -135,6 +141,14 @@ class BenchmarkConfig(BaseModel):
         from fusemed.models.baselines import BASELINES
 
         return [look_up_option(v, list(BASELINES)) for v in value]
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        bad = [k for k in value if not k.replace("_", "").isalnum()]
+        if bad:
+            raise ValueError(f"variant names are letters, digits and _ (they name run folders): {', '.join(bad)}")
+        return value
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> BenchmarkConfig:

@@ -1,10 +1,9 @@
 """``run_demo``: the whole pipeline on an embedded default, with zero set-up.
 
 Simulates a small coma cohort (120 subjects, 5 mm voxels, 30 % of each modality missing at random),
-trains early fusion, late fusion and the intermediate fusion that did best in ``benchmarks/coma.md``
-(hemis: mean and variance of the embeddings of the present modalities) with
-MC-dropout uncertainty, temperature scaling and pattern-conditional conformal sets, then writes the
-results and the HTML report. Sized to finish in a few minutes on 2 CPU cores.
+trains early fusion, late fusion and an intermediate fusion (hemis: mean and variance of the embeddings of
+the present modalities) with MC-dropout uncertainty, temperature scaling and pattern-conditional conformal
+sets, then writes the results and the HTML report. Sized to finish in a few minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from typing import Any
 from fusemed.benchmark.config import BenchmarkConfig, CohortGrid
 from fusemed.benchmark.runner import BenchmarkResult, EventHook, run_benchmark
 
-#: the intermediate fusion the demo compares with the two baselines (best at 30 % and 60 % missing in
-#: benchmarks/coma.md)
+#: the intermediate fusion the demo compares with the two baselines (it ran with any modality missing in a
+#: withdrawn single-seed coma table; benchmarks/coma.yaml is the 3-seed grid that will say more)
 INTERMEDIATE = "hemis"
 
 

@@ -3,7 +3,7 @@
 Layout under the output folder::
 
     DIR/cohorts/<cohort id>/                     simulated or dataset cohort (cohort.yaml, manifest.csv[, truth/])
-    DIR/runs/<cohort id>/<fusion>-<uncertainty>-s<seed>/   one training run per cell
+    DIR/runs/<cohort id>/<fusion>-<uncertainty>[-<variant>]-s<seed>/   one training run per cell
 """
 
 from __future__ import annotations
@@ -55,11 +55,18 @@ class Cell:
     task: str = "prognosis"
     train: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
+    variant: str = ""
     transfer_dir: Path | None = None
 
     @property
     def name(self) -> str:
         return f"{self.cohort_id}/{self.run_dir.name}"
+
+    @property
+    def model(self) -> str:
+        """The model this cell scores, across seeds: fusion, then uncertainty and variant where they vary."""
+        return "-".join(p for p in (self.fusion, "" if self.uncertainty == "none" else self.uncertainty,
+                                    self.variant) if p)
 
     @property
     def complete(self) -> bool:
@@ -114,11 +121,14 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
             continue  # a new cohort is predicted, not trained on
         for fusion in config.fusions:
             for unc in config.uncertainty:
-                for seed in config.seeds:
-                    name = f"{fusion}-{unc}-s{seed}" if config.task == "prognosis" else f"{fusion}-s{seed}"
-                    cells.append(Cell(job.cohort_id, job.missing, fusion, unc, seed, job.folder,
-                                      out / "runs" / job.cohort_id / name, config.task, job.train(config.train),
-                                      config.threads_per_job))
+                for variant in config.variants or {"": {}}:
+                    train = {**job.train(config.train), **config.variants.get(variant, {})}
+                    for seed in config.seeds:
+                        name = "-".join(p for p in (fusion, unc if config.task == "prognosis" else "", variant,
+                                                    f"s{seed}") if p)
+                        cells.append(Cell(job.cohort_id, job.missing, fusion, unc, seed, job.folder,
+                                          out / "runs" / job.cohort_id / name, config.task, train,
+                                          config.threads_per_job, variant))
         if config.task == "prognosis":  # baselines have no uncertainty axis: one cell per seed
             for name in (job.spec.baselines if job.spec.baselines is not None else config.baselines):
                 for seed in config.seeds:

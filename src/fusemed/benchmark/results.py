@@ -1,37 +1,27 @@
 """Benchmark results: ``results.csv`` (one row per cell + the oracle per cohort), ``results.md`` (what a
-reader of ``benchmarks/*.md`` sees, with the machine it ran on) and the HTML report over every cell."""
+reader of ``benchmarks/*.md`` sees, with the machine it ran on) and the HTML report over every cell.
+
+Everything written here is a function of the committed raw results (each run's predictions.csv,
+metrics.json, provenance.json, the cohorts' truth/oracle.csv) and the config: no clock, no host name, no
+invocation timing, so ``--collect-only`` regenerates the files byte-for-byte on any machine.
+"""
 
 from __future__ import annotations
 
-import datetime as _dt
 import logging
-import os
-import platform
 from pathlib import Path
 
 import pandas as pd
 
 from fusemed.benchmark.config import BenchmarkConfig
 from fusemed.benchmark.grid import Cell, CohortJob, nominal_missing
+from fusemed.benchmark.provenance import summary
 from fusemed.benchmark.transfer import transfer_frame, transfer_markdown
 from fusemed.report.patterns import order_patterns, pattern_table
 from fusemed.report.runs import find_oracle, load_run, read_predictions
 from fusemed.report.table import ORACLE, comparison_table, fmt_value
 
 log = logging.getLogger(__name__)
-
-
-def machine() -> str:
-    """One line naming the machine the numbers came from."""
-    import torch
-
-    cpus = os.cpu_count()
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = cpus
-    return (f"{platform.system()} {platform.machine()}, {platform.processor() or 'cpu'}, {affinity} usable of "
-            f"{cpus} CPU cores, Python {platform.python_version()}, torch {torch.__version__}")
 
 
 def _cell_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -90,6 +80,14 @@ def _delta(row: pd.Series, base: str) -> str:
     return f"{d:+.3f} (p={'<0.001' if p < 0.001 else f'{p:.3f}'})"
 
 
+def _ece_cells(frame: pd.DataFrame) -> list[str]:
+    """ECE, as "before → after" where the run was calibrated (``p_uncal`` in its predictions)."""
+    empty = pd.Series(float("nan"), index=frame.index)
+    after, before = frame.get("ece", empty), frame.get("ece_uncal", empty)
+    return [fmt_value(a) if pd.isna(b) else f"{fmt_value(b)} → {fmt_value(a)}"
+            for a, b in zip(after, before, strict=True)]
+
+
 def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
     """Main table (AUROC with CI, paired Δ, calibration, conformal) and coverage per missing pattern."""
     if frame.empty:
@@ -103,7 +101,7 @@ def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
                             zip(frame["auroc"], frame["auroc_low"], frame["auroc_high"], strict=True)],
         "Δ vs early": [_delta(r, "early") for _, r in frame.iterrows()],
         "Δ vs late": [_delta(r, "late") for _, r in frame.iterrows()],
-        "AUPRC": frame.get("auprc"), "Brier": frame.get("brier"), "ECE": frame.get("ece"),
+        "AUPRC": frame.get("auprc"), "Brier": frame.get("brier"), "ECE": _ece_cells(frame),
         "sens@spec95": frame.get("sens_at_spec95"),
         "coverage": frame.get("coverage"), "set size": frame.get("mean_set_size"),
     })
@@ -120,11 +118,16 @@ def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
     return text
 
 
+def paired_resamples(n_boot: int) -> int:
+    """Paired bootstrap resamples: the grid's ``n_boot``, capped at 1000 (each costs one score per model)."""
+    return min(n_boot, 1000)
+
+
 def _paired_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> pd.DataFrame:
     """Per cohort, every model against the best classical baseline (:mod:`fusemed.benchmark.paired`)."""
     import json
 
-    from fusemed.benchmark.paired import versus_best_baseline
+    from fusemed.benchmark.paired import holm, versus_best_baseline
     from fusemed.models.baselines import BASELINES
 
     tables = []
@@ -133,24 +136,27 @@ def _paired_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> pd.D
         if not mine:
             continue
         kind = json.loads((mine[0].run_dir / "metrics.json").read_text())["task"]["kind"]
-        runs = {(c.fusion if c.uncertainty == "none" else f"{c.fusion}-{c.uncertainty}", c.seed):
-                read_predictions(c.run_dir / "predictions.csv") for c in mine}
+        runs = {(c.model, c.seed): read_predictions(c.run_dir / "predictions.csv") for c in mine}
         oracle = find_oracle(job.folder) if kind == "binary" else None
         if oracle is not None:  # simulated data: the true probability, scored on the same subjects
             for (_, seed), frame in list(runs.items()):
                 runs[(ORACLE, seed)] = frame[["subject", "y_true"]].merge(
                     oracle.rename(columns={"p_outcome": "p"}), on="subject", how="inner")
-        table = versus_best_baseline(runs, kind, list(BASELINES), n_boot=min(n_boot, 1000))
+        table = versus_best_baseline(runs, kind, list(BASELINES), n_boot=paired_resamples(n_boot))
         if oracle is not None:  # share of the oracle's margin over chance: (AUROC - 0.5) / (oracle - 0.5)
             top = float(table.loc[table["model"] == ORACLE, "score"].iloc[0])
             table["oracle_share"] = (table["score"] - 0.5) / (top - 0.5)
         table.insert(0, "cohort", job.cohort_id)
         table.insert(1, "missing", nominal_missing(job.missing))
         tables.append(table)
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    if not tables:
+        return pd.DataFrame()
+    frame = pd.concat(tables, ignore_index=True)
+    frame["p_holm"] = holm(frame["p"].tolist())  # one family: every test of the table, across its cohorts
+    return frame
 
 
-def paired_markdown(frame: pd.DataFrame) -> str:
+def paired_markdown(frame: pd.DataFrame, resamples: int = 1000) -> str:
     """The "against the best classical baseline" table a reader checks first."""
     if frame.empty:
         return ""
@@ -168,18 +174,24 @@ def paired_markdown(frame: pd.DataFrame) -> str:
     })
     if "oracle_share" in frame:
         shown["share of oracle margin"] = [fmt_value(v) for v in frame["oracle_share"]]
+    tests = int(frame["p"].notna().sum())
     return ("\n### Against the best classical baseline (same folds per seed)\n\n"
-            "Δ: mean over seeds of the per-seed difference to the baseline with the highest mean score; CI and "
-            "p from a paired bootstrap over subjects (1000 resamples), p Holm-corrected within each cohort. "
+            "Score: mean ± sd across seeds [min, max of the per-seed scores]; n: subjects scored by every model. "
+            "Δ: mean over seeds of the per-seed difference to the cohort's baseline with the highest mean score; "
+            f"CI and p from a paired bootstrap over subjects ({resamples} resamples), p Holm-corrected across "
+            f"the whole table ({tests} tests). "
             "ORACLE (simulated cohorts): the true outcome probability; share of oracle margin = "
             "(AUROC − 0.5) / (ORACLE − 0.5).\n\n"
             + markdown_table(shown))
 
 
 def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Cell], out: Path, *,
-                  seconds: float, report: bool = True, failed: dict[str, str] | None = None,
-                  trained: int | None = None) -> Path | None:
-    """Write ``results.csv`` and ``results.md`` (and ``report.html``); return the report's path."""
+                  report: bool = True, failed: dict[str, str] | None = None) -> Path | None:
+    """Write ``results.csv`` and ``results.md`` (and ``report.html``); return the report's path.
+
+    ``results.md`` depends only on the config and the cells' committed files (see the module docstring);
+    failed cells are listed because a rerun that fails must not look like a complete table.
+    """
     if config.task == "detection":
         frame, patterns = _detection_frame(cells), pd.DataFrame()
         shown = frame[[c for c in DETECTION_COLUMNS if c in frame.columns]] if not frame.empty else frame
@@ -189,7 +201,7 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
         paired = _paired_frame(jobs, cells, config.n_boot)
         if not paired.empty:
             paired.to_csv(out / "results_paired.csv", index=False)
-        body = paired_markdown(paired) + "\n" + prognosis_markdown(frame, patterns)
+        body = paired_markdown(paired, paired_resamples(config.n_boot)) + "\n" + prognosis_markdown(frame, patterns)
         new_rows, new_patterns = transfer_frame(cells)
         if not new_rows.empty:
             new_rows.to_csv(out / "results_transfer.csv", index=False)
@@ -198,22 +210,20 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
     frame.to_csv(out / "results.csv", index=False)
     if not patterns.empty:
         patterns.to_csv(out / "results_patterns.csv", index=False)
+    variants = f"; variants: {', '.join(config.variants)}" if config.variants else ""
     header = [f"# Benchmark `{config.name}`", "",
-              f"- generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}",
-              f"- {len(cells)} completed cell(s), {len(cells) if trained is None else trained} trained by the "
-              f"invocation that wrote this file in {seconds / 60:.1f} min "
-              f"(n_jobs={config.n_jobs}, {config.threads_per_job} torch thread(s) per job)",
-              f"- fusions/detectors: {', '.join(config.fusions)}; uncertainty: {', '.join(config.uncertainty)}; "
-              f"seeds: {', '.join(map(str, config.seeds))}; training: `{config.train}`",
+              f"- {len(cells)} completed cell(s); regenerate this file from them with "
+              f"`fusemed benchmark CONFIG --out DIR --collect-only`",
+              *summary([c.run_dir for c in cells]),
+              f"- fusions/detectors: {', '.join(config.fusions)}; uncertainty: {', '.join(config.uncertainty)}"
+              f"{variants}; seeds: {', '.join(map(str, config.seeds))}; training: `{config.train}`",
               "- AUROC CI: percentile bootstrap over subjects; Δ: paired AUROC difference on the same subjects "
-              "(DeLong); ECE: top-label, 15 equal-width bins; ORACLE: the simulator's true outcome probability.",
+              "(DeLong, uncorrected: read the Holm-corrected table above); ECE: top-label, 15 equal-width bins; "
+              "ORACLE: the simulator's true outcome probability.",
               ""]
     if failed:
-        header += ["Failed cells:", *[f"- `{k}`: {v}" for k, v in failed.items()], ""]
-    figures = ("\n### Figures\n\n" + "".join(f"![{k}](figures/{k}.png)\n" for k in (
-        "roc", "reliability", "pattern_heatmap", "missing_rate", "coverage_heatmap")) if report and cells
-        and config.task == "prognosis" else "")
-    (out / "results.md").write_text("\n".join(header) + "\n" + body + figures)
+        header += ["Failed cells:", *[f"- `{k}`: {v}" for k, v in sorted(failed.items())], ""]
+    (out / "results.md").write_text("\n".join(header) + "\n" + body)
     if not report or not cells:
         return None
     from fusemed.report import build_report

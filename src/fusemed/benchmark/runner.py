@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fusemed.benchmark import provenance
 from fusemed.benchmark.cells import simulate_job, train_cell
 from fusemed.benchmark.config import BenchmarkConfig
 from fusemed.benchmark.grid import Cell, CohortJob, applicable, plan
@@ -138,7 +139,8 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
         config = BenchmarkConfig.from_yaml(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark.yaml").write_text(config.model_dump_json(indent=2))  # what produced these results
+    if train or not (out / "benchmark.yaml").is_file():  # what produced these results; collecting changes nothing
+        (out / "benchmark.yaml").write_text(config.model_dump_json(indent=2))
     jobs, cells = plan(config, out)
     notify = on_event or (lambda *_: None)
 
@@ -165,6 +167,8 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
         done += 1
         if error is None:
             result.trained.append(cell.name)
+            if cell.complete:  # a stub or a detector may write elsewhere: record only real runs
+                provenance.record(cell.run_dir, n_jobs=config.n_jobs, threads=config.threads_per_job)
         else:
             result.failed[cell.name] = error
         notify("cell", cell.name, done, len(cells))
@@ -176,6 +180,5 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
     _run_cells(todo, train_fn or train_cell, config.n_jobs, config.threads_per_job, tick)
     complete = [c for c in cells if c.complete]
     result.seconds = time.perf_counter() - start
-    result.report = write_results(config, jobs, complete, out, seconds=result.seconds, report=report,
-                                  failed=result.failed, trained=len(result.trained))
+    result.report = write_results(config, jobs, complete, out, report=report, failed=result.failed)
     return result
