@@ -21,6 +21,8 @@ from fusemed.report.runs import BASELINES, RunData
 log = logging.getLogger(__name__)
 
 ORACLE = "ORACLE"
+#: ``c_index_method`` of a run whose metrics.json predates the key
+UNRECORDED_C_INDEX = "pooled raw out-of-fold risks (older run)"
 
 
 def fmt_value(value: Any, digits: int = 3) -> str:
@@ -79,11 +81,13 @@ def run_row(run: RunData, *, n_boot: int = 2000) -> dict[str, Any]:
         if "p_uncal" in frame.columns:
             row["ece_uncal"] = _none(M.ece(frame["y_true"].to_numpy(), frame["p_uncal"].to_numpy()))
     else:
-        for key in ("n", "auroc", "auprc", "brier", "ece", "coverage", "mean_set_size", "c_index",
+        for key in ("n", "auroc", "auprc", "brier", "ece", "coverage", "mean_set_size", "c_index", "c_index_sd",
                     "sensitivity", "specificity", "ppv", "dice"):
             value = run.metrics.get(key)
             if isinstance(value, (int, float)):
                 row[key] = value
+        if "c_index" in row:  # older runs did not record it: they pooled raw out-of-fold risks
+            row["c_index_method"] = run.metrics.get("c_index_method", UNRECORDED_C_INDEX)
     return row
 
 
