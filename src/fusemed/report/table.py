@@ -93,7 +93,10 @@ def run_row(run: RunData, *, n_boot: int = 2000) -> dict[str, Any]:
 
 def oracle_row(runs: list[RunData], oracle: pd.DataFrame, *, n_boot: int = 2000) -> dict[str, Any] | None:
     """The truth's own probability scored on the subjects the runs predicted: the best any model can do."""
-    labels = pd.concat([r.labelled()[["subject", "y_true"]] for r in runs if r.binary], ignore_index=True)
+    binary = [r.labelled()[["subject", "y_true"]] for r in runs if r.binary]
+    if not binary:  # e.g. a survival target: the oracle's outcome probability does not score it
+        return None
+    labels = pd.concat(binary, ignore_index=True)
     if labels.empty:
         return None
     labels = labels.drop_duplicates("subject")
