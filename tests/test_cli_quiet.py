@@ -54,8 +54,10 @@ def test_quiet_filters_only_third_party_warnings_and_verbose_restores_them(resto
     assert _warned("fusemed.training.runner", DeprecationWarning)  # fusemed's own: never filtered
     assert _warned("fusemed.training.runner", UserWarning)
     assert _warned("torchiolike", DeprecationWarning)  # module names are matched as packages, not prefixes
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # GPU available, Tip, CUDA device
     assert not rank_zero.isEnabledFor(logging.INFO) and os.environ[quiet.ENV] == "1"
+    for name in ("lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.rank_zero"):  # LOCAL_RANK, CUDA
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO)
     quiet.configure_output(verbose=False)  # idempotent: one handler, filters not duplicated
     assert len([h for h in logging.getLogger("fusemed").handlers if isinstance(h, quiet._CurrentStderr)]) == 1
     quiet.configure_output(verbose=True)
