@@ -28,8 +28,8 @@ def test_unweighted_scores_equal_the_reference_implementations() -> None:
     time, event, fold = rng.exponential(10, n), rng.random(n) < 0.6, np.arange(n) % 3
     risk = -np.log(time) + rng.normal(0, 1, n) + 5.0 * fold  # fold offsets must not matter
     surv = pd.DataFrame({"time": time, "event": event.astype(int), "p": risk, "fold": fold})
-    centred = risk - surv.groupby("fold")["p"].transform("median").to_numpy()
-    expected = concordance_index_censored(event, time, centred)[0]
+    expected = np.mean([concordance_index_censored(event[fold == f], time[fold == f], risk[fold == f])[0]
+                        for f in range(3)])  # the per-fold mean, as metrics.json's c_index
     assert weighted_scorer("survival", surv)(np.ones(n)) == pytest.approx(expected, abs=1e-9)
 
 

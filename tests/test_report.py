@@ -159,10 +159,12 @@ def test_survival_run_shows_its_c_index_without_binary_curves(tmp_path: Path, th
     pd.DataFrame({"subject": ["a", "b", "c"], "fold": 0, "pattern": "t1+clinical", "y_true": [1, 0, 1],
                   "p": [2.0, -1.0, 0.5], "time": [10.0, 40.0, 20.0], "event": [1, 0, 1]}).to_csv(
         run / "predictions.csv", index=False)
-    (run / "metrics.json").write_text(json.dumps({"c_index": 0.812, "n": 3,
+    (run / "metrics.json").write_text(json.dumps({"c_index": 0.812, "c_index_sd": 0.04, "n": 3,
+                                                  "c_index_method": "per-fold mean",
                                                   "task": {"kind": "survival", "fusion": "hemis"}}))
     html = build_report([three_runs[1][0], run], tmp_path / "s.html", n_boot=100).read_text()
     row = re.search(r"<td>survival-run</td>.*?</tr>", html, re.S).group(0)
-    assert "0.812" in row  # C-index column
+    assert "0.812 ± 0.040" in row  # C-index column: mean ± SD over folds
+    assert "C-index: per-fold mean ± SD" in html  # the caption says how it was computed
     survival = load_run(run)
     assert survival.task_kind == "survival" and not survival.binary  # kept out of ROC/calibration curves

@@ -3,8 +3,8 @@
 For one cohort the benchmark holds out-of-fold predictions of several models, each trained with several
 seeds (a seed fixes the folds, so a model and a baseline of the same seed are scored on the same splits).
 The headline score is the task's usual one: AUROC (binary), balanced accuracy (multiclass), Harrell's
-C-index (survival, risks centred per fold first: a Cox fit's offset is arbitrary, so pooling uncentred
-risks across folds would mix offsets). A model's difference to the best baseline (highest mean score) is
+C-index (survival: the mean of the per-fold C-indices, as ``metrics.json``'s ``c_index``; a Cox fit's
+offset is arbitrary, so pairs never cross folds). A model's difference to the best baseline (highest mean score) is
 the mean over seeds of the per-seed difference; its 95 % CI and two-sided p-value come from a paired
 percentile bootstrap over subjects (the same resampled subjects for every seed and both models), and the
 p-values of one cohort's table are Holm-corrected.
@@ -18,13 +18,6 @@ import numpy as np
 import pandas as pd
 
 HEADLINE = {"binary": "auroc", "multiclass": "balanced_accuracy", "survival": "c_index"}
-
-
-def _centred_risk(frame: pd.DataFrame) -> np.ndarray:
-    risk = frame["p"].to_numpy(dtype=float)
-    if "fold" in frame:
-        risk = risk - frame.groupby("fold")["p"].transform("median").to_numpy(dtype=float)
-    return risk
 
 
 def weighted_scorer(kind: str, frame: pd.DataFrame) -> Callable[[np.ndarray], float]:
@@ -51,13 +44,18 @@ def weighted_scorer(kind: str, frame: pd.DataFrame) -> Callable[[np.ndarray], fl
 
         return balanced
     time, event = frame["time"].to_numpy(dtype=float), frame["event"].to_numpy(dtype=bool)
-    risk = _centred_risk(frame)
-    comparable = (time[:, None] < time[None, :]) & event[:, None]  # i has the event before j's time
-    concordant = comparable * ((risk[:, None] > risk[None, :]) + 0.5 * (risk[:, None] == risk[None, :]))
+    risk = frame["p"].to_numpy(dtype=float)
+    folds = frame["fold"].to_numpy() if "fold" in frame else np.zeros(len(frame))
+    pairs = []  # per fold: its subjects, comparable pairs, concordant pairs (i has the event before j's time)
+    for fold in np.unique(folds):
+        mine = np.flatnonzero(folds == fold)
+        t, e, r = time[mine], event[mine], risk[mine]
+        comparable = ((t[:, None] < t[None, :]) & e[:, None]).astype(float)
+        pairs.append((mine, comparable, comparable * ((r[:, None] > r[None, :]) + 0.5 * (r[:, None] == r[None, :]))))
 
-    def c_index(w: np.ndarray) -> float:
-        total = w @ comparable @ w
-        return float(w @ concordant @ w / total) if total else np.nan
+    def c_index(w: np.ndarray) -> float:  # mean over folds of each fold's weighted Harrell's C
+        values = [w[i] @ conc @ w[i] / total for i, comp, conc in pairs if (total := w[i] @ comp @ w[i])]
+        return float(np.mean(values)) if values else np.nan
 
     return c_index
 

@@ -47,7 +47,10 @@ def _worker_init(threads: int) -> None:
 
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
-    logging.basicConfig(level=logging.WARNING)
+    from fusemed.cli.quiet import quiet_worker
+
+    if not quiet_worker():  # as quiet as the `fusemed` command that spawned it
+        logging.basicConfig(level=logging.WARNING)
 
 
 def _run_cells(cells: list[Cell], train_fn: Callable[[Cell], Path], n_jobs: int, threads: int,

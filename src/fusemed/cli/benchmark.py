@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import warnings
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from fusemed.cli.console import console, err_console, progress
-
-
-def quiet_training_logs() -> None:
-    """Keep the progress bars readable: Lightning's per-fit banners are INFO, its deprecations warnings."""
-    import lightning.pytorch  # noqa: F401 - its import sets its logger to INFO: quiet it afterwards
-
-    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=r".*(treespec|LeafSpec|does not have many workers).*")
 
 
 def benchmark_command(
@@ -40,7 +27,6 @@ def benchmark_command(
         raise typer.Exit(code=1) from None
     if n_jobs is not None:
         cfg = cfg.model_copy(update={"n_jobs": n_jobs})
-    quiet_training_logs()
     with progress() as bar:
         tasks: dict[str, int] = {}
 

@@ -45,9 +45,6 @@ def demo_command(
 ) -> None:
     """Simulate a small coma cohort, train early, late and hemis fusion with uncertainty, write the report."""
     from fusemed.benchmark.demo import demo_config, run_demo
-    from fusemed.cli.benchmark import quiet_training_logs
-
-    quiet_training_logs()
     start = time.perf_counter()
     labels = {"subject": "simulating subjects", "cohort": "cohorts", "epoch": "training", "cell": "runs"}
     with progress() as bar:

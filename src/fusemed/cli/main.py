@@ -34,10 +34,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
-    verbose: bool = typer.Option(False, "--verbose", help="Show the full traceback when a command fails."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show logs (fusemed's and third-party: Lightning, "
+                                 "torch...), their warnings, and the full traceback when a command fails."),
 ) -> None:
     """fusemed: fuse imaging, graphs and clinical data; say how sure you are."""
+    from fusemed.cli.quiet import configure_output
+
     _STATE["verbose"] = verbose
+    configure_output(verbose)
 
 
 _STATE = {"verbose": False}

@@ -117,6 +117,10 @@ def _print_metrics(path: Path) -> None:
         shown = ("n", "auroc", "auprc", "balanced_accuracy", "brier", "c_index")
         table.add_row(escape(name), *[fmt_number(m.get(c)) for c in shown])
     console.print(table)
+    if metrics.get("c_index_method"):  # survival: say what the "all" row and the pattern rows are
+        spread = f" ± {fmt_number(metrics['c_index_sd'])} (SD over folds)" if metrics.get("c_index_sd") else ""
+        pattern = next(iter(metrics.get("per_pattern", {}).values()), {}).get("c_index_method")
+        console.print(f"c_index: {metrics['c_index_method']}{spread}" + (f"; patterns: {pattern}" if pattern else ""))
     rob = metrics.get("robustness", {})
     if rob.get("mean") is not None:
         console.print(f"robustness ({rob['metric']} / full): mean {rob['mean']:.3f}, worst {rob['worst']:.3f}")

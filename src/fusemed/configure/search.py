@@ -28,7 +28,7 @@ from torch.utils.data import Dataset, Subset
 
 from fusemed.configure.fingerprint import fingerprint, plan
 from fusemed.configure.space import is_baseline
-from fusemed.evaluation.metrics import survival_metrics
+from fusemed.evaluation.metrics import fold_c_index
 from fusemed.training.io import atomic_write_csv
 from fusemed.training.learners import (
     BlendPredictor,
@@ -49,10 +49,8 @@ def inner_score(kind: str, metric: str, y: np.ndarray, p: np.ndarray, folds: np.
     """``(score, log-loss)`` of pooled inner out-of-fold outputs; survival risks are scored per inner fold
     (their offsets differ between fits) and averaged. Higher score is better; log-loss breaks ties."""
     if kind == "survival":
-        values = [survival_metrics(y[folds == f, 0], y[folds == f, 1], p[folds == f, 0])["c_index"]
-                  for f in np.unique(folds)]
-        values = [v for v in values if v is not None]
-        return (float(np.mean(values)) if values else 0.5), 0.0
+        value = fold_c_index(y[:, 0], y[:, 1], p[:, 0], folds)["c_index"]
+        return (value if value is not None else 0.5), 0.0
     labels = np.arange(p.shape[1])
     q = np.clip(p, 1e-7, 1)
     nll = float(log_loss(y, q / q.sum(axis=1, keepdims=True), labels=labels))

@@ -12,6 +12,7 @@ import jinja2
 import pandas as pd
 
 from fusemed import __version__
+from fusemed.evaluation.metrics import PER_FOLD_MEAN, PLAIN
 from fusemed.io import atomic_write_text
 from fusemed.report import cards as C
 from fusemed.report import cohort_page, curves, lesion, patterns
@@ -30,6 +31,27 @@ def _p(value: float | None) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _c_index_cell(value: Any, sd: Any) -> str:
+    """``0.742 ± 0.073`` (mean ± SD over folds) when the run has a spread, else the single value."""
+    if sd is None or pd.isna(sd) or value is None or pd.isna(value):
+        return fmt_value(value)
+    return f"{fmt_value(value)} ± {fmt_value(sd)}"
+
+
+def survival_caption(table: pd.DataFrame) -> str:
+    """What the C-index column holds, from the runs' ``c_index_method`` (the report says which)."""
+    if "c_index_method" not in table.columns:
+        return ""
+    methods = sorted({str(m) for m in table["c_index_method"].dropna()})
+    text = {
+        PER_FOLD_MEAN: "per-fold mean ± SD: Harrell's C of each outer fold's model on its own test subjects "
+                       "(a Cox model's log-risk offset differs between folds, so raw out-of-fold risks are "
+                       "not pooled; metrics.json also has the value pooled after per-fold centring)",
+        PLAIN: "a single Harrell's C over all subjects (one set of predictions, no folds)",
+    }
+    return "C-index: " + "; ".join(text.get(m, m) for m in methods) + "."
+
+
 def format_table(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Display strings for the comparison table (one dict per row, keys = template columns)."""
     rows = []
@@ -44,7 +66,7 @@ def format_table(table: pd.DataFrame) -> list[dict[str, Any]]:
             "missing": fmt_value(get("missing_rate"), 2), "auroc": auroc, "auprc": fmt_value(get("auprc")),
             "brier": fmt_value(get("brier")), "ece": fmt_value(get("ece")), "ece_uncal": fmt_value(get("ece_uncal")),
             "sens95": fmt_value(get("sens_at_spec95"), 2), "coverage": fmt_value(get("coverage")),
-            "set_size": fmt_value(get("mean_set_size"), 2), "c_index": fmt_value(get("c_index")),
+            "set_size": fmt_value(get("mean_set_size"), 2), "c_index": _c_index_cell(get("c_index"), get("c_index_sd")),
         }
         for base in ("early", "late"):
             d = get(f"vs_{base}_diff")
@@ -141,6 +163,7 @@ def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: i
         "has_uncal": "ece_uncal" in table.columns,
         "show_uncertainty": len({r.uncertainty for r in runs}) > 1,
         "has_survival": "c_index" in table.columns,
+        "survival_caption": survival_caption(table),
         "figures": figures,
         "focus": focus.name if focus is not None else None,
         "cards": C.select_cards(focus) if focus is not None else {"uncertain": [], "wrong": []},

@@ -21,6 +21,8 @@ from fusemed.report.runs import BASELINES, RunData
 log = logging.getLogger(__name__)
 
 ORACLE = "ORACLE"
+#: ``c_index_method`` of a run whose metrics.json predates the key
+UNRECORDED_C_INDEX = "pooled raw out-of-fold risks (older run)"
 
 
 def fmt_value(value: Any, digits: int = 3) -> str:
@@ -79,17 +81,22 @@ def run_row(run: RunData, *, n_boot: int = 2000) -> dict[str, Any]:
         if "p_uncal" in frame.columns:
             row["ece_uncal"] = _none(M.ece(frame["y_true"].to_numpy(), frame["p_uncal"].to_numpy()))
     else:
-        for key in ("n", "auroc", "auprc", "brier", "ece", "coverage", "mean_set_size", "c_index",
+        for key in ("n", "auroc", "auprc", "brier", "ece", "coverage", "mean_set_size", "c_index", "c_index_sd",
                     "sensitivity", "specificity", "ppv", "dice"):
             value = run.metrics.get(key)
             if isinstance(value, (int, float)):
                 row[key] = value
+        if "c_index" in row:  # older runs did not record it: they pooled raw out-of-fold risks
+            row["c_index_method"] = run.metrics.get("c_index_method", UNRECORDED_C_INDEX)
     return row
 
 
 def oracle_row(runs: list[RunData], oracle: pd.DataFrame, *, n_boot: int = 2000) -> dict[str, Any] | None:
     """The truth's own probability scored on the subjects the runs predicted: the best any model can do."""
-    labels = pd.concat([r.labelled()[["subject", "y_true"]] for r in runs if r.binary], ignore_index=True)
+    binary = [r.labelled()[["subject", "y_true"]] for r in runs if r.binary]
+    if not binary:  # e.g. a survival target: the oracle's outcome probability does not score it
+        return None
+    labels = pd.concat(binary, ignore_index=True)
     if labels.empty:
         return None
     labels = labels.drop_duplicates("subject")
