@@ -12,10 +12,14 @@ import numpy as np
 
 from fusemed.simulate.anatomy import Anatomy
 from fusemed.simulate.config import SimulationConfig
+from fusemed.simulate.distributions import ClippedNormal
 
 #: Annual grey-matter loss after 20 (fraction), and ventricle radial expansion per year; see docs.
 GM_LOSS_PER_YEAR = 0.0025
 VENTRICLE_PER_YEAR = 0.005
+#: Given the years above 20: what any structural image shows of age (the oracle scores these too).
+GM_ATROPHY = ClippedNormal(0.0, GM_LOSS_PER_YEAR, 0.01, 0.0, 0.3)
+VENTRICLE_EXPANSION = ClippedNormal(0.0, VENTRICLE_PER_YEAR, 0.03, 0.0, 0.35)
 
 
 class Scenario:
@@ -78,8 +82,8 @@ def draw_anatomy(rng: np.random.Generator, age: float) -> dict[str, Any]:
     """Subject anatomy and acquisition nuisances (shared by all scenarios)."""
     years = max(age - 20.0, 0.0)
     rec: dict[str, Any] = {
-        "gm_atrophy": float(np.clip(GM_LOSS_PER_YEAR * years + rng.normal(0, 0.01), 0, 0.3)),
-        "ventricle_expansion": float(np.clip(VENTRICLE_PER_YEAR * years + rng.normal(0, 0.03), 0, 0.35)),
+        "gm_atrophy": GM_ATROPHY.draw(rng, years),
+        "ventricle_expansion": VENTRICLE_EXPANSION.draw(rng, years),
         "brain_scale": float(rng.normal(1.0, 0.035)),
         "deform_mm": float(rng.uniform(1.0, 3.0)),
     }
