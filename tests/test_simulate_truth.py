@@ -50,7 +50,8 @@ def test_unexplained_hypometabolism_drives_outcome(coma_records):
 
 def _rates(scheme: str, rate: float, n: int = 1200, scenario: str = "coma") -> pd.DataFrame:
     _, _, recs = draw_cohort(
-        SimulationConfig(scenario=scenario, n_subjects=n, seed=9, missing=rate, missing_scheme=scheme, sites=3)
+        SimulationConfig(scenario=scenario, n_subjects=n, seed=9, missing=rate, missing_scheme=scheme, sites=3),
+        observed=False,  # rates only: the observed-data oracle is tested in test_simulate_observed.py
     )
     return pd.DataFrame(recs)
 

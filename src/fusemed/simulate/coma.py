@@ -56,6 +56,19 @@ class Coma(Scenario):
         "survival": {"kind": "survival", "time": "time_days", "event": "event"},
     }
     clinical_columns = CLINICAL_COLUMNS
+    #: What an ideal reader of each modality knows. "lesion" = presence, site and size of the structural
+    #: lesion (so its volume); "gm_atrophy"/"ventricle_expansion" show age on any structural image. PET
+    #: shows the diffuse metabolism directly (cortex outside the lesion's territory, e.g. contralateral)
+    #: and the lesion as a metabolic defect; the connectome shows the DMN disconnection; the cortex is
+    #: derived from T1, FLAIR and PET and carries what they do.
+    carries: ClassVar[dict[str, tuple[str, ...]]] = {
+        "t1": ("lesion", "gm_atrophy", "ventricle_expansion"),
+        "flair": ("lesion", "gm_atrophy", "ventricle_expansion"),
+        "pet": ("metabolism", "lesion", "gm_atrophy", "ventricle_expansion"),
+        "connectome": ("dmn_disconnection",),
+        "cortex": ("metabolism", "lesion", "gm_atrophy", "ventricle_expansion"),
+        "clinical": ("age", "sex", "etiology", "gcs_motor", "pupils", "days_since_injury"),
+    }
 
     def draw_latents(self, rng: np.random.Generator) -> dict[str, Any]:
         etiology = ETIOLOGIES[int(rng.choice(3, p=ETIOLOGY_P))]
@@ -149,6 +162,12 @@ class Coma(Scenario):
 
     def target_values(self, rec: dict[str, Any]) -> dict[str, Any]:
         return {"outcome": rec["outcome"], "time_days": rec["time_days"], "event": rec["event"]}
+
+    def observed_oracle(self, records: list[dict[str, Any]]) -> list[float]:
+        from fusemed.simulate.coma_oracle import ComaPosterior
+
+        posterior = ComaPosterior(self)
+        return [posterior.probability(rec) for rec in records]
 
     def mnar_shift(self, rec: dict[str, Any]) -> dict[str, float]:
         # The sickest are not moved to the PET scanner; agitated (less severe) patients move in fMRI.

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
-from scipy.stats import norm
+from scipy.special import log_expit, log_ndtr, ndtr
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class ClippedNormal:
 
     Examples:
         >>> d = ClippedNormal(0.0, 1.0, 1.0, -5.0, 5.0)
-        >>> round(float(d.likelihood(0.0, np.array([0.0]))[0]), 4)
+        >>> round(float(np.exp(d.log_likelihood(0.0, np.array([0.0]))[0])), 4)
         0.3989
     """
 
@@ -53,19 +52,21 @@ class ClippedNormal:
             value = np.round(value)
         return np.clip(value, self.lo, self.hi)
 
-    def likelihood(self, value: float, x: np.ndarray) -> np.ndarray:
-        """p(value | x) for parents ``x`` (K,): a density inside (lo, hi), a probability at a bound or
+    def log_likelihood(self, value: float, x: np.ndarray) -> np.ndarray:
+        """log p(value | x) for parents ``x`` (K,): a density inside (lo, hi), a probability at a bound or
         for a rounded value."""
         mu = self.mean(np.asarray(x, dtype=float))
         if self.rounded:
             upper = np.inf if value >= self.hi else (value + 0.5 - mu) / self.sd
             lower = -np.inf if value <= self.lo else (value - 0.5 - mu) / self.sd
-            return ndtr(upper) - ndtr(lower)
+            with np.errstate(divide="ignore"):
+                return np.log(ndtr(upper) - ndtr(lower))
         if value <= self.lo:
-            return ndtr((self.lo - mu) / self.sd)
+            return log_ndtr((self.lo - mu) / self.sd)
         if value >= self.hi:
-            return ndtr((mu - self.hi) / self.sd)
-        return norm.pdf(value, loc=mu, scale=self.sd)
+            return log_ndtr((mu - self.hi) / self.sd)
+        z = (value - mu) / self.sd
+        return -0.5 * z * z - np.log(self.sd * np.sqrt(2 * np.pi))
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,6 @@ class Logistic:
     def draw(self, rng: np.random.Generator, x: float, z: float = 0.0) -> int:
         return int(rng.random() < float(self.probability(x, z)))
 
-    def likelihood(self, value: int, x: np.ndarray, z: np.ndarray | float = 0.0) -> np.ndarray:
-        p = self.probability(np.asarray(x, dtype=float), z)
-        return p if value else 1.0 - p
+    def log_likelihood(self, value: int, x: np.ndarray, z: np.ndarray | float = 0.0) -> np.ndarray:
+        t = self.intercept + self.slope * np.asarray(x, dtype=float) + self.shift * z
+        return log_expit(t) if value else log_expit(-t)

@@ -36,7 +36,12 @@ COEF = {
 
 def linear_predictor(rec: dict[str, Any]) -> float:
     """eta for one subject's latents (larger = later recovery)."""
-    return float(
+    return float(linear_predictors(rec))
+
+
+def linear_predictors(rec: dict[str, Any]) -> np.ndarray | float:
+    """eta where any latent may be an array of hypothetical values (the observed-data oracle's samples)."""
+    return (
         COEF["metabolism"] * (0.55 - rec["metabolism"]) / 0.1
         + COEF["age"] * (rec["age"] - 50) / 15
         + COEF["gcs_motor"] * (rec["gcs_motor"] - 3)
@@ -47,9 +52,10 @@ def linear_predictor(rec: dict[str, Any]) -> float:
     )
 
 
-def p_unfavourable(eta: float) -> float:
-    """P(T > 90 days | latents) = P(outcome = 1 | latents)."""
-    return float(1.0 - ndtr((np.log(HORIZON_DAYS) - np.log(T0_DAYS) - eta) / SIGMA))
+def p_unfavourable(eta: float | np.ndarray) -> float | np.ndarray:
+    """P(T > 90 days | latents) = P(outcome = 1 | latents); elementwise for an array of eta."""
+    p = 1.0 - ndtr((np.log(HORIZON_DAYS) - np.log(T0_DAYS) - eta) / SIGMA)
+    return float(p) if np.ndim(p) == 0 else p
 
 
 def draw_outcome(rng: np.random.Generator, eta: float) -> dict[str, Any]:

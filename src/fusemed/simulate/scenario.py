@@ -32,6 +32,9 @@ class Scenario:
     targets: ClassVar[dict[str, dict[str, Any]]] = {}
     clinical_columns: ClassVar[tuple[str, ...]] = ()
     records_cnr: ClassVar[bool] = False
+    #: modality name -> the latents an ideal reader of that modality could know (the observed-data oracle's
+    #: premise: it ignores measurement noise, so it bounds what any model can extract from the modality).
+    carries: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -76,6 +79,16 @@ class Scenario:
     def mnar_shift(self, rec: dict[str, Any]) -> dict[str, float]:
         """Logit shift of each modality's missingness probability under the MNAR scheme."""
         return {}
+
+    # --- observed-data oracle ----------------------------------------------------------------
+    def revealed(self, rec: dict[str, Any]) -> frozenset[str]:
+        """The latents carried by the subject's present modalities (:attr:`carries`, ``present_*`` flags)."""
+        return frozenset(lat for mod, lats in self.carries.items() if rec.get(f"present_{mod}") for lat in lats)
+
+    def observed_oracle(self, records: list[dict[str, Any]]) -> list[float] | None:
+        """``p_observed`` per record: P(target | what its present modalities reveal, its missing pattern),
+        or None when the scenario has no outcome probability to condition (then no column is written)."""
+        return None
 
 
 def draw_anatomy(rng: np.random.Generator, age: float) -> dict[str, Any]:
