@@ -38,8 +38,8 @@ def test_outcome_follows_recovery_time(coma_records):
 
 
 def test_unexplained_hypometabolism_drives_outcome(coma_records):
-    """The cross-modal interaction: the PET cortical mean predicts outcome much better once the
-    lesion-explained loss (known only from MRI) is divided out; lesion volume alone barely predicts."""
+    """The PET cortical mean predicts outcome much better once the lesion-explained loss is divided out
+    (what a spatial reading of PET, or PET with MRI, can do); lesion volume alone barely predicts."""
     o = coma_records
     pet_only = roc_auc_score(o["outcome"], -o["pet_cortex_mean"])
     corrected = roc_auc_score(o["outcome"], -o["pet_cortex_mean"] / (1 - o["explained_hypometabolism"]))

@@ -7,8 +7,10 @@ eta (log-days) adds the clinical and imaging latents. The metabolic term uses th
 metabolism *outside* the structural lesion's territory (`metabolism`), not what a PET scan alone
 shows: hypometabolism explained by a lesion visible on T1/FLAIR (the lesion, its perilesional rim
 and the thalamic diaschisis) is permanent but local and does not predict non-recovery; diffuse
-hypometabolism below ~42 % of normal does (Stender et al. 2016). A PET-only (or late-fusion) model
-sees the two mixed; only joint reading of PET with MRI separates them. Fixed before benchmarking.
+hypometabolism below ~42 % of normal does (Stender et al. 2016). The PET cortical mean mixes the two;
+PET read spatially separates them on its own (the lesion is a metabolic defect, the contralateral cortex
+shows `metabolism`), so the observed-data oracle gives PET + MRI no edge over PET alone
+(docs/simulator.md). Fixed before benchmarking.
 """
 
 from __future__ import annotations
