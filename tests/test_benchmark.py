@@ -62,13 +62,14 @@ def test_benchmark_is_resumable_and_writes_results(tmp_path: Path) -> None:
     assert _calls(out)[6:] == ["coma-n50-mcar50-s0/hemis-ensemble-s0"]
 
     results = pd.read_csv(out / "results.csv")
-    assert sorted(results["run"].unique()) == ["ORACLE", "early-ensemble-s0", "hemis-ensemble-s0",
+    assert sorted(results["run"].unique()) == ["ORACLE (full information)", "early-ensemble-s0", "hemis-ensemble-s0",
                                                "late-ensemble-s0"]
     assert results.groupby("cohort").size().tolist() == [4, 4]  # 3 cells + the oracle per cohort
     hemis = results[(results["run"] == "hemis-ensemble-s0")].iloc[0]
     assert hemis["auroc_low"] < hemis["auroc"] < hemis["auroc_high"] and pd.notna(hemis["vs_early_p"])
     md = (out / "results.md").read_text()
-    assert "AUROC [95 % CI]" in md and "**ORACLE**" in md and "Conformal coverage per missing-modality" in md
+    assert "AUROC [95 % CI]" in md and "**ORACLE (full information)**" in md
+    assert "Conformal coverage per missing-modality" in md
     assert "CPU cores" in md  # the machine is named
     html = second.report.read_text()
     assert 'data-figure="missing_rate"' in html  # the grid spans two missing rates

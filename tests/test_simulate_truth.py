@@ -38,8 +38,8 @@ def test_outcome_follows_recovery_time(coma_records):
 
 
 def test_unexplained_hypometabolism_drives_outcome(coma_records):
-    """The cross-modal interaction: the PET cortical mean predicts outcome much better once the
-    lesion-explained loss (known only from MRI) is divided out; lesion volume alone barely predicts."""
+    """The PET cortical mean predicts outcome much better once the lesion-explained loss is divided out
+    (what a spatial reading of PET, or PET with MRI, can do); lesion volume alone barely predicts."""
     o = coma_records
     pet_only = roc_auc_score(o["outcome"], -o["pet_cortex_mean"])
     corrected = roc_auc_score(o["outcome"], -o["pet_cortex_mean"] / (1 - o["explained_hypometabolism"]))
@@ -50,7 +50,8 @@ def test_unexplained_hypometabolism_drives_outcome(coma_records):
 
 def _rates(scheme: str, rate: float, n: int = 1200, scenario: str = "coma") -> pd.DataFrame:
     _, _, recs = draw_cohort(
-        SimulationConfig(scenario=scenario, n_subjects=n, seed=9, missing=rate, missing_scheme=scheme, sites=3)
+        SimulationConfig(scenario=scenario, n_subjects=n, seed=9, missing=rate, missing_scheme=scheme, sites=3),
+        observed=False,  # rates only: the observed-data oracle is tested in test_simulate_observed.py
     )
     return pd.DataFrame(recs)
 

@@ -73,13 +73,15 @@ def holm(p: list[float]) -> list[float]:
 
 
 def versus_best_baseline(runs: dict[tuple[str, int], pd.DataFrame], kind: str, baselines: list[str], *,
-                         n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                         n_boot: int = 1000, seed: int = 0, references: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per model: score mean, sd, min, max over seeds; Δ to the best baseline with CI, p, Holm p.
 
     Args:
         runs: ``(model, seed) -> predictions.csv`` frame (out-of-fold, one row per subject).
         kind: "binary" | "multiclass" | "survival".
         baselines: which model names are classical baselines.
+        references: rows shown with their Δ and CI but not tested (no p, outside the Holm family): the
+            oracles of a simulated cohort are limits, not hypotheses, and must not inflate the models' p.
     """
     models = sorted({m for m, _ in runs}, key=lambda m: (m not in baselines, m))
     seeds = sorted({s for _, s in runs})
@@ -107,7 +109,8 @@ def versus_best_baseline(runs: dict[tuple[str, int], pd.DataFrame], kind: str, b
             boot = boot[np.isfinite(boot)]
             if len(boot):
                 row["diff_low"], row["diff_high"] = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
-                row["p"] = float(min(1.0, 2 * min((boot <= 0).mean(), (boot >= 0).mean())))
+                if m not in references:
+                    row["p"] = float(min(1.0, 2 * min((boot <= 0).mean(), (boot >= 0).mean())))
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame["p_holm"] = holm(frame["p"].tolist())

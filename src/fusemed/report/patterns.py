@@ -8,6 +8,7 @@ import pandas as pd
 from fusemed.evaluation.stats import auroc, bootstrap_auroc_ci
 from fusemed.report import metrics as M
 from fusemed.report.figures import Figure, color, figure
+from fusemed.report.oracle import pattern_oracle, share
 from fusemed.report.runs import RunData
 
 #: fewest subjects (of either class) for a per-pattern AUROC to be shown
@@ -31,11 +32,14 @@ def frequent_patterns(runs: list[RunData], k: int = MAX_PATTERNS) -> list[str]:
     return [str(p) for p in counts.index[:k]]
 
 
-def pattern_table(runs: list[RunData], pool: bool = False) -> pd.DataFrame:
-    """Long table ``run, pattern, n, auroc, coverage, set_size`` over binary runs.
+def pattern_table(runs: list[RunData], pool: bool = False, oracle: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Long table ``run, pattern, n, auroc, coverage, set_size, alpha, oracle_auroc, oracle_share`` over
+    binary runs.
 
     With ``pool``, patterns outside the :data:`MAX_PATTERNS` most frequent are pooled as ``other patterns``
-    (a cohort with 6 modalities has dozens of patterns, most with a handful of subjects).
+    (a cohort with 6 modalities has dozens of patterns, most with a handful of subjects). With an
+    ``oracle`` truth holding ``p_observed``, ``oracle_auroc`` is the observed-data oracle's AUROC on the
+    same subjects and ``oracle_share`` the run's share of its margin (NaN otherwise).
     """
     keep = set(frequent_patterns(runs)) if pool else None
     rows = []
@@ -50,14 +54,16 @@ def pattern_table(runs: list[RunData], pool: bool = False) -> pd.DataFrame:
             counts = group["y_true"].value_counts()
             ok = len(counts) == 2 and counts.min() >= MIN_PER_CLASS
             in_sets = sets.loc[sets.index.intersection(group.index)]
+            score = auroc(group["y_true"].to_numpy(), group["p"].to_numpy()) if ok else np.nan
+            top = pattern_oracle(group, oracle, MIN_PER_CLASS)
             rows.append({
-                "run": run.name, "pattern": str(pattern), "n": len(group),
-                "auroc": auroc(group["y_true"].to_numpy(), group["p"].to_numpy()) if ok else np.nan,
+                "run": run.name, "pattern": str(pattern), "n": len(group), "auroc": score,
                 "coverage": in_sets["covered"].mean() if len(in_sets) else np.nan,
                 "set_size": in_sets["set_size"].mean() if len(in_sets) else np.nan,
-                "alpha": run.alpha,
+                "alpha": run.alpha, "oracle_auroc": top, "oracle_share": share(score, top),
             })
-    return pd.DataFrame(rows, columns=["run", "pattern", "n", "auroc", "coverage", "set_size", "alpha"])
+    return pd.DataFrame(rows, columns=["run", "pattern", "n", "auroc", "coverage", "set_size", "alpha",
+                                       "oracle_auroc", "oracle_share"])
 
 
 def _heatmap(ax, values: pd.DataFrame, counts: pd.DataFrame, cmap: str, vmin: float, vmax: float, fmt: str) -> None:

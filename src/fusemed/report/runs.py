@@ -163,7 +163,8 @@ def load_runs(paths: list[Path]) -> list[RunData]:
 
 
 def find_oracle(cohort: Path | None) -> pd.DataFrame | None:
-    """The simulator's truth table (``subject, p_outcome``): ``COHORT/truth/oracle.csv`` or beside it."""
+    """The simulator's truth table (``subject, p_outcome`` and, where written, ``p_observed``; see
+    :mod:`fusemed.report.oracle`): ``COHORT/truth/oracle.csv`` or beside it."""
     if cohort is None:
         return None
     for candidate in (cohort / "truth" / "oracle.csv", cohort.parent / "truth" / "oracle.csv",
@@ -171,7 +172,7 @@ def find_oracle(cohort: Path | None) -> pd.DataFrame | None:
         if candidate.is_file():
             frame = pd.read_csv(candidate, dtype={"subject": str})
             if {"subject", "p_outcome"} <= set(frame.columns):
-                return frame[["subject", "p_outcome"]]
+                return frame[[c for c in ("subject", "p_outcome", "p_observed") if c in frame.columns]]
             log.info("%s has no 'subject' and 'p_outcome' columns (not a prognosis truth): no oracle row", candidate)
     return None
 

@@ -16,11 +16,12 @@ import pandas as pd
 
 from fusemed.evaluation.stats import bootstrap_auroc_ci, delong_test
 from fusemed.report import metrics as M
+from fusemed.report.oracle import ORACLE, oracle_columns
 from fusemed.report.runs import BASELINES, RunData
 
 log = logging.getLogger(__name__)
 
-ORACLE = "ORACLE"
+__all__ = ["ORACLE", "comparison_table", "fmt_value", "oracle_rows", "score_binary"]
 #: ``c_index_method`` of a run whose metrics.json predates the key
 UNRECORDED_C_INDEX = "pooled raw out-of-fold risks (older run)"
 
@@ -91,21 +92,25 @@ def run_row(run: RunData, *, n_boot: int = 2000) -> dict[str, Any]:
     return row
 
 
-def oracle_row(runs: list[RunData], oracle: pd.DataFrame, *, n_boot: int = 2000) -> dict[str, Any] | None:
-    """The truth's own probability scored on the subjects the runs predicted: the best any model can do."""
+def oracle_rows(runs: list[RunData], oracle: pd.DataFrame, *, n_boot: int = 2000) -> list[dict[str, Any]]:
+    """Each oracle of the truth (full information; observed data where written) scored on the subjects the
+    runs predicted: what no model can beat, and what a model could reach given the modalities present."""
     binary = [r.labelled()[["subject", "y_true"]] for r in runs if r.binary]
     if not binary:  # e.g. a survival target: the oracle's outcome probability does not score it
-        return None
+        return []
     labels = pd.concat(binary, ignore_index=True)
     if labels.empty:
-        return None
+        return []
     labels = labels.drop_duplicates("subject")
-    merged = labels.merge(oracle, on="subject", how="inner").dropna(subset=["p_outcome"])
-    if merged["y_true"].nunique() < 2:
-        return None
-    row = {"run": ORACLE, "fusion": "truth", "uncertainty": "-", "kind": "binary", "missing_rate": None}
-    row.update(score_binary(merged["y_true"].to_numpy(), merged["p_outcome"].to_numpy(), n_boot=n_boot))
-    return row
+    rows = []
+    for column, name in oracle_columns(oracle).items():
+        merged = labels.merge(oracle[["subject", column]], on="subject", how="inner").dropna(subset=[column])
+        if merged["y_true"].nunique() < 2:
+            continue
+        row = {"run": name, "fusion": "truth", "uncertainty": "-", "kind": "binary", "missing_rate": None}
+        row.update(score_binary(merged["y_true"].to_numpy(), merged[column].to_numpy(), n_boot=n_boot))
+        rows.append(row)
+    return rows
 
 
 def _baseline_for(run: RunData, runs: list[RunData], fusion: str) -> RunData | None:
@@ -146,7 +151,7 @@ def comparison_table(runs: list[RunData], oracle: pd.DataFrame | dict[Path, pd.D
     """One row per run (+ ``ORACLE``): metrics, AUROC CI, ``vs_early_*`` / ``vs_late_*`` paired tests.
 
     ``oracle`` is one truth table for all runs, or one per cohort folder (runs grouped by their config's
-    ``cohort``; rows named ``ORACLE (<cohort>)`` when there are several).
+    ``cohort``; rows named ``ORACLE (full information) [<cohort>]`` when there are several).
     """
     rows = [run_row(r, n_boot=n_boot) for r in runs]
     tests = paired_tests(runs)
@@ -162,9 +167,8 @@ def comparison_table(runs: list[RunData], oracle: pd.DataFrame | dict[Path, pd.D
         oracle = {None: oracle}
     for cohort, truth in (oracle or {}).items():
         mine = runs if cohort is None else [r for r in runs if r.cohort == cohort]
-        extra = oracle_row(mine, truth, n_boot=n_boot)
-        if extra is not None:
+        for extra in oracle_rows(mine, truth, n_boot=n_boot):
             if len(oracle) > 1:
-                extra["run"] = f"{ORACLE} ({Path(cohort).name})"
+                extra["run"] = f"{extra['run']} [{Path(cohort).name}]"
             rows.append(extra)
     return pd.DataFrame(rows)

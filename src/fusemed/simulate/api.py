@@ -43,9 +43,15 @@ MASK = "truth/masks/{s}_lesion_mask.nii.gz"
 VERTEX_MASK = "truth/masks/{s}_lesion_surface.npz"
 
 
-def draw_cohort(config: SimulationConfig, anatomy: Anatomy | None = None) -> tuple[Scenario, list[Site], list[dict]]:
+def draw_cohort(
+    config: SimulationConfig, anatomy: Anatomy | None = None, *, observed: bool = True
+) -> tuple[Scenario, list[Site], list[dict]]:
     """The `make_params` half for a whole cohort: sites, then each subject's latents, site and
-    present modalities. Cheap (no images), so tests and docs can draw thousands of subjects."""
+    present modalities. Cheap (no images), so tests and docs can draw thousands of subjects.
+
+    With ``observed`` (default), each record also gets ``p_observed``, the observed-data oracle, where the
+    scenario defines one (coma; ~10 ms per subject missing a modality, nothing for complete subjects);
+    ``observed=False`` skips it when only the latents or the missingness are wanted."""
     anat = anatomy or load_anatomy()
     scenario = Scenario.create(config, anat)
     sites = draw_sites(np.random.default_rng([config.seed, 0]), config.sites, config.spacing, config.missing_scheme)
@@ -64,6 +70,10 @@ def draw_cohort(config: SimulationConfig, anatomy: Anatomy | None = None) -> tup
         )
         rec.update({f"present_{m}": int(v) for m, v in present.items()})
         records.append(rec)
+    p_observed = scenario.observed_oracle(records) if observed else None
+    if p_observed is not None:
+        for rec, p in zip(records, p_observed, strict=True):
+            rec["p_observed"] = p
     return scenario, sites, records
 
 

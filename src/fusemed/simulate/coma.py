@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fusemed.simulate.anatomy import THALAMUS_MM
+from fusemed.simulate.distributions import ClippedNormal, Logistic
 from fusemed.simulate.outcome import draw_outcome, linear_predictor, p_unfavourable
 from fusemed.simulate.scenario import Scenario, pick_vertex
 from fusemed.simulate.shapes import soft_sphere
@@ -21,7 +22,15 @@ ETIOLOGIES = ("anoxic", "traumatic", "stroke")
 ETIOLOGY_P = (0.35, 0.40, 0.25)
 SEVERITY_SHIFT = {"anoxic": 0.4, "traumatic": 0.0, "stroke": -0.1}
 LESION_P = {"anoxic": 0.10, "traumatic": 0.85, "stroke": 1.0}
+LESION_RADIUS_MM = (10.0, 28.0)  # uniform
 PERILESIONAL_REACH = 1.8  # perilesional hypometabolism radius / lesion radius
+#: The latents driven by severity (and age), each drawn by one of these and scored by the same object in
+#: the observed-data oracle (:mod:`fusemed.simulate.coma_oracle`).
+AGE = ClippedNormal(52.0, 0.0, 17.0, 18.0, 90.0)
+METABOLISM = ClippedNormal(0.62, -0.06, 0.07, 0.2, 1.0)
+DMN = ClippedNormal(0.35, 0.18, 0.12, 0.0, 0.95)
+GCS_MOTOR = ClippedNormal(3.3, -0.9, 0.9, 1.0, 6.0, rounded=True)
+PUPILS = Logistic(1.5, -1.0, shift=-0.8)  # shift: anoxic injury
 CLINICAL_COLUMNS = (
     "age",
     "sex",
@@ -30,10 +39,6 @@ CLINICAL_COLUMNS = (
     "pupils",
     "days_since_injury",
 )
-
-
-def _sigmoid(x: float) -> float:
-    return float(1 / (1 + np.exp(-x)))
 
 
 class Coma(Scenario):
@@ -51,30 +56,39 @@ class Coma(Scenario):
         "survival": {"kind": "survival", "time": "time_days", "event": "event"},
     }
     clinical_columns = CLINICAL_COLUMNS
+    #: What an ideal reader of each modality knows. "lesion" = presence, site and size of the structural
+    #: lesion (so its volume); "gm_atrophy"/"ventricle_expansion" show age on any structural image. PET
+    #: shows the diffuse metabolism directly (cortex outside the lesion's territory, e.g. contralateral)
+    #: and the lesion as a metabolic defect; the connectome shows the DMN disconnection; the cortex is
+    #: derived from T1, FLAIR and PET and carries what they do.
+    carries: ClassVar[dict[str, tuple[str, ...]]] = {
+        "t1": ("lesion", "gm_atrophy", "ventricle_expansion"),
+        "flair": ("lesion", "gm_atrophy", "ventricle_expansion"),
+        "pet": ("metabolism", "lesion", "gm_atrophy", "ventricle_expansion"),
+        "connectome": ("dmn_disconnection",),
+        "cortex": ("metabolism", "lesion", "gm_atrophy", "ventricle_expansion"),
+        "clinical": ("age", "sex", "etiology", "gcs_motor", "pupils", "days_since_injury"),
+    }
 
     def draw_latents(self, rng: np.random.Generator) -> dict[str, Any]:
         etiology = ETIOLOGIES[int(rng.choice(3, p=ETIOLOGY_P))]
         severity = float(rng.normal(SEVERITY_SHIFT[etiology], 1.0))
         rec: dict[str, Any] = {
-            "age": float(np.clip(rng.normal(52, 17), 18, 90)),
+            "age": AGE.draw(rng, 0.0),
             "sex": int(rng.random() < 0.62),
             "etiology": etiology,
             **{f"etiology_{e}": int(e == etiology) for e in ETIOLOGIES},
             "severity": severity,
             "days_since_injury": int(rng.integers(5, 31)),
-            "metabolism": float(np.clip(0.62 - 0.06 * severity + rng.normal(0, 0.07), 0.2, 1.0)),
-            "dmn_disconnection": float(np.clip(0.35 + 0.18 * severity + rng.normal(0, 0.12), 0.0, 0.95)),
-            "gcs_motor": int(np.clip(np.round(3.3 - 0.9 * severity + rng.normal(0, 0.9)), 1, 6)),
-            "pupils": int(rng.random() < _sigmoid(1.5 - 1.0 * severity - 0.8 * (etiology == "anoxic"))),
+            "metabolism": METABOLISM.draw(rng, severity),
+            "dmn_disconnection": DMN.draw(rng, severity),
+            "gcs_motor": int(GCS_MOTOR.draw(rng, severity)),
+            "pupils": PUPILS.draw(rng, severity, float(etiology == "anoxic")),
         }
         s = self.anatomy.surface
-        if etiology == "stroke":  # middle cerebral artery territory, lateral
-            weight = (np.abs(s.mid[:, 0]) > 30) & (s.mid[:, 1] > -50) & (s.mid[:, 1] < 30)
-        else:  # contusions: frontal and temporal poles
-            weight = (s.mid[:, 1] > 10) | (s.mid[:, 2] < -5)
-        v = pick_vertex(rng, (weight.astype(float) + 0.05) * s.cortical)
+        v = pick_vertex(rng, self.lesion_site_weights(etiology))
         has_lesion = bool(rng.random() < LESION_P[etiology])
-        radius = float(rng.uniform(10, 28))
+        radius = float(rng.uniform(*LESION_RADIUS_MM))
         centre = s.mid[v] - 0.4 * radius * s.normal[v]  # reaching into white matter
         rec.update(
             lesion=int(has_lesion),
@@ -94,6 +108,15 @@ class Coma(Scenario):
         rec["p_outcome"] = p_unfavourable(rec["eta"])
         rec.update(draw_outcome(rng, rec["eta"]))
         return rec
+
+    def lesion_site_weights(self, etiology: str) -> np.ndarray:
+        """(V,) unnormalised probability of each fsaverage5 vertex being the lesion's cortical site."""
+        s = self.anatomy.surface
+        if etiology == "stroke":  # middle cerebral artery territory, lateral
+            weight = (np.abs(s.mid[:, 0]) > 30) & (s.mid[:, 1] > -50) & (s.mid[:, 1] < 30)
+        else:  # contusions: frontal and temporal poles
+            weight = (s.mid[:, 1] > 10) | (s.mid[:, 2] < -5)
+        return (weight.astype(float) + 0.05) * s.cortical
 
     def lesion_metabolism(self, xt: np.ndarray, rec: dict[str, Any]) -> np.ndarray:
         """(N,) metabolism factor explained by the structural lesion: perilesional rim, ipsilateral
@@ -139,6 +162,12 @@ class Coma(Scenario):
 
     def target_values(self, rec: dict[str, Any]) -> dict[str, Any]:
         return {"outcome": rec["outcome"], "time_days": rec["time_days"], "event": rec["event"]}
+
+    def observed_oracle(self, records: list[dict[str, Any]]) -> list[float]:
+        from fusemed.simulate.coma_oracle import ComaPosterior
+
+        posterior = ComaPosterior(self)
+        return [posterior.probability(rec) for rec in records]
 
     def mnar_shift(self, rec: dict[str, Any]) -> dict[str, float]:
         # The sickest are not moved to the PET scanner; agitated (less severe) patients move in fMRI.

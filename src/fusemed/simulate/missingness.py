@@ -17,11 +17,12 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def missing_probability(rate: float, shift: float) -> float:
-    """`rate` moved on the logit scale by `shift` (0 stays 0)."""
+def missing_probability(rate: float, shift: float | np.ndarray) -> float | np.ndarray:
+    """`rate` moved on the logit scale by `shift` (0 stays 0); elementwise for an array of shifts."""
     if rate <= 0:
-        return 0.0
-    return float(1 / (1 + np.exp(-(_logit(rate) + shift))))
+        return 0.0 if np.ndim(shift) == 0 else np.zeros(np.shape(shift))
+    p = 1 / (1 + np.exp(-(_logit(rate) + np.asarray(shift, dtype=float))))
+    return float(p) if np.ndim(p) == 0 else p
 
 
 def draw_present(

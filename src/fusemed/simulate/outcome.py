@@ -7,8 +7,10 @@ eta (log-days) adds the clinical and imaging latents. The metabolic term uses th
 metabolism *outside* the structural lesion's territory (`metabolism`), not what a PET scan alone
 shows: hypometabolism explained by a lesion visible on T1/FLAIR (the lesion, its perilesional rim
 and the thalamic diaschisis) is permanent but local and does not predict non-recovery; diffuse
-hypometabolism below ~42 % of normal does (Stender et al. 2016). A PET-only (or late-fusion) model
-sees the two mixed; only joint reading of PET with MRI separates them. Fixed before benchmarking.
+hypometabolism below ~42 % of normal does (Stender et al. 2016). The PET cortical mean mixes the two;
+PET read spatially separates them on its own (the lesion is a metabolic defect, the contralateral cortex
+shows `metabolism`), so the observed-data oracle gives PET + MRI no edge over PET alone
+(docs/simulator.md). Fixed before benchmarking.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ COEF = {
 
 def linear_predictor(rec: dict[str, Any]) -> float:
     """eta for one subject's latents (larger = later recovery)."""
-    return float(
+    return float(linear_predictors(rec))
+
+
+def linear_predictors(rec: dict[str, Any]) -> np.ndarray | float:
+    """eta where any latent may be an array of hypothetical values (the observed-data oracle's samples)."""
+    return (
         COEF["metabolism"] * (0.55 - rec["metabolism"]) / 0.1
         + COEF["age"] * (rec["age"] - 50) / 15
         + COEF["gcs_motor"] * (rec["gcs_motor"] - 3)
@@ -47,9 +54,10 @@ def linear_predictor(rec: dict[str, Any]) -> float:
     )
 
 
-def p_unfavourable(eta: float) -> float:
-    """P(T > 90 days | latents) = P(outcome = 1 | latents)."""
-    return float(1.0 - ndtr((np.log(HORIZON_DAYS) - np.log(T0_DAYS) - eta) / SIGMA))
+def p_unfavourable(eta: float | np.ndarray) -> float | np.ndarray:
+    """P(T > 90 days | latents) = P(outcome = 1 | latents); elementwise for an array of eta."""
+    p = 1.0 - ndtr((np.log(HORIZON_DAYS) - np.log(T0_DAYS) - eta) / SIGMA)
+    return float(p) if np.ndim(p) == 0 else p
 
 
 def draw_outcome(rng: np.random.Generator, eta: float) -> dict[str, Any]:

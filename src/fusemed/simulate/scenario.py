@@ -12,10 +12,14 @@ import numpy as np
 
 from fusemed.simulate.anatomy import Anatomy
 from fusemed.simulate.config import SimulationConfig
+from fusemed.simulate.distributions import ClippedNormal
 
 #: Annual grey-matter loss after 20 (fraction), and ventricle radial expansion per year; see docs.
 GM_LOSS_PER_YEAR = 0.0025
 VENTRICLE_PER_YEAR = 0.005
+#: Given the years above 20: what any structural image shows of age (the oracle scores these too).
+GM_ATROPHY = ClippedNormal(0.0, GM_LOSS_PER_YEAR, 0.01, 0.0, 0.3)
+VENTRICLE_EXPANSION = ClippedNormal(0.0, VENTRICLE_PER_YEAR, 0.03, 0.0, 0.35)
 
 
 class Scenario:
@@ -28,6 +32,9 @@ class Scenario:
     targets: ClassVar[dict[str, dict[str, Any]]] = {}
     clinical_columns: ClassVar[tuple[str, ...]] = ()
     records_cnr: ClassVar[bool] = False
+    #: modality name -> the latents an ideal reader of that modality could know (the observed-data oracle's
+    #: premise: it ignores measurement noise, so it bounds what any model can extract from the modality).
+    carries: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -73,13 +80,23 @@ class Scenario:
         """Logit shift of each modality's missingness probability under the MNAR scheme."""
         return {}
 
+    # --- observed-data oracle ----------------------------------------------------------------
+    def revealed(self, rec: dict[str, Any]) -> frozenset[str]:
+        """The latents carried by the subject's present modalities (:attr:`carries`, ``present_*`` flags)."""
+        return frozenset(lat for mod, lats in self.carries.items() if rec.get(f"present_{mod}") for lat in lats)
+
+    def observed_oracle(self, records: list[dict[str, Any]]) -> list[float] | None:
+        """``p_observed`` per record: P(target | what its present modalities reveal, its missing pattern),
+        or None when the scenario has no outcome probability to condition (then no column is written)."""
+        return None
+
 
 def draw_anatomy(rng: np.random.Generator, age: float) -> dict[str, Any]:
     """Subject anatomy and acquisition nuisances (shared by all scenarios)."""
     years = max(age - 20.0, 0.0)
     rec: dict[str, Any] = {
-        "gm_atrophy": float(np.clip(GM_LOSS_PER_YEAR * years + rng.normal(0, 0.01), 0, 0.3)),
-        "ventricle_expansion": float(np.clip(VENTRICLE_PER_YEAR * years + rng.normal(0, 0.03), 0, 0.35)),
+        "gm_atrophy": GM_ATROPHY.draw(rng, years),
+        "ventricle_expansion": VENTRICLE_EXPANSION.draw(rng, years),
         "brain_scale": float(rng.normal(1.0, 0.035)),
         "deform_mm": float(rng.uniform(1.0, 3.0)),
     }
