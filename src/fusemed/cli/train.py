@@ -64,16 +64,20 @@ def train_command(
     flags = {k: v for k, v in locals().items() if k not in ("out", "config") and v is not None}
     if isinstance(flags.get("devices"), str) and flags["devices"].isdigit():
         flags["devices"] = int(flags["devices"])
-    from fusemed.cli.flags import check_values
+    from fusemed.cli.flags import check_values, refuse_for_detection, refuse_for_prognosis
 
     check_values(flags)  # reads no file
-    kind, resumed = run_kind(out, config, flags)  # reads cohort.yaml (or RUN/run.json) only
+    kind, target, target_kind, resumed = run_kind(out, config, flags)  # reads cohort.yaml (or RUN/run.json) only
+    if kind == "prognosis":
+        refuse_for_prognosis(flags, target, target_kind)
+    else:
+        refuse_for_detection(flags)
     TRAINERS[kind](out, config, flags, resumed)
 
 
-def run_kind(out: Path, config: Path | None, flags: dict[str, Any]) -> tuple[str, Any]:
-    """The run kind the target asks for (from ``cohort.yaml``), and the run resumed (``--out`` alone) or None."""
-    from fusemed.cli.flags import refuse_for_detection, refuse_for_prognosis
+def run_kind(out: Path, config: Path | None, flags: dict[str, Any]) -> tuple[str, str, str, Any]:
+    """The run kind the target asks for, the target's name and kind (from ``cohort.yaml``), and the run
+    resumed (``--out`` alone) or None."""
     from fusemed.io import load_yaml
     from fusemed.run import Run
 
@@ -86,14 +90,9 @@ def run_kind(out: Path, config: Path | None, flags: dict[str, Any]) -> tuple[str
     target = flags.get("target") or raw.get("target")
     if config is None and not (cohort and target) and ((out / "run.json").is_file() or (out / "config.yaml").is_file()):
         run = Run.open(out)  # `fusemed train --out RUN` resumes; an older layout is refused here
-        if run.kind == "prognosis":
-            refuse_for_prognosis(flags, run.task.name, run.task.kind)
-        else:
-            refuse_for_detection(flags)
-        return run.kind, run
+        return run.kind, run.task.name, run.task.kind, run
     if raw.get("task") == "detection" and not (cohort and target):
-        refuse_for_detection(flags)
-        return "detection", None  # DetectionConfig's default target (lesion) applies
+        return "detection", "lesion", "mask", None  # DetectionConfig's default target applies
     missing = [f"--{k}" for k, v in (("cohort", cohort), ("target", target)) if not v]
     if missing:
         raise typer.BadParameter(f"give {' and '.join(missing)} (or --config FILE.yaml)")
@@ -108,11 +107,7 @@ def run_kind(out: Path, config: Path | None, flags: dict[str, Any]) -> tuple[str
     kind = kind_of_target(target_kind).name
     if raw.get("task") == "detection" and kind != "detection":
         raise ValueError(f"{config} says `task: detection`, but target {name!r} is {target_kind}, not a lesion mask")
-    if kind == "prognosis":
-        refuse_for_prognosis(flags, name, target_kind)
-    else:
-        refuse_for_detection(flags)
-    return kind, None
+    return kind, name, target_kind, None
 
 
 def train_prognosis(out: Path, config: Path | None, flags: dict[str, Any], resumed: Any) -> None:
