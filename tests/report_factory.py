@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from fusemed.run import Run, RunTask
+
 MODALITIES = ["t1", "pet", "clinical"]
 
 
@@ -86,6 +88,7 @@ def make_run(folder: Path, cohort: Path, fusion: str, *, strength: float = 1.0, 
         frame["abstain"] = [s == "{0,1}" for s in sets]
         frame["p_uncal"] = p_uncal
     folder.mkdir(parents=True, exist_ok=True)
+    Run.create(folder, "prognosis", RunTask("outcome", "binary", 2))
     frame.to_csv(folder / "predictions.csv", index=False)
     config = {"cohort": str(cohort), "target": "outcome", "fusion": fusion, "modalities": MODALITIES,
               "folds": 5, "seed": seed, "uncertainty": "ensemble" if uncertainty else "none", "alpha": alpha}

@@ -12,7 +12,7 @@ import pytest
 from diagnosis_synth import CENTRES, make_case
 
 from fusemed.cohort import CohortSpec, write_cohort
-from fusemed.diagnosis import evaluate_detector, load_run, predict_detector, train_detector
+from fusemed.diagnosis import evaluate_detector, load_detector, predict_detector, train_detector
 from fusemed.diagnosis.mesh import load_mesh
 from fusemed.diagnosis.metrics import KEYS
 
@@ -87,8 +87,8 @@ def test_zscore_run_predicts_on_subject_grids_and_evaluates(epilepsy_dir, tmp_pa
 def test_surface_gnn_run_writes_vertex_maps(epilepsy_dir, tmp_path):
     run = train_detector(epilepsy_dir, "surface-gnn", tmp_path / "srun",
                          params={"epochs": 15, "hidden": 16, "layers": 2, "mc_samples": 2})
-    det, _, cfg = load_run(run)
-    assert cfg["model"] == "surface-gnn" and det.threshold_ == 0.5
+    det, _, cfg = load_detector(run)
+    assert cfg.model == "surface-gnn" and det.threshold_ == 0.5
     out = predict_detector(run, epilepsy_dir, tmp_path / "spred", subjects=["sub-012"])
     with np.load(out / "sub-012_prob.npz") as z:
         assert z["probabilities"].shape == (20484,) and z["uncertainty"].shape == (20484,)

@@ -18,6 +18,7 @@ from fusemed.cli.main import app
 from fusemed.report import build_report, comparison_table, load_runs
 from fusemed.report.patterns import missing_rate_figure
 from fusemed.report.runs import find_oracle, load_run
+from fusemed.run import Run, RunTask
 
 SECTIONS = ["cohort", "comparison", "roc", "reliability", "risk-coverage", "patterns", "coverage", "patients",
             "reading"]
@@ -112,6 +113,7 @@ def test_lesion_run_is_shown_tolerantly(tmp_path: Path, three_runs) -> None:
     run, cohort = tmp_path / "lesion-run", tmp_path / "epi-cohort"
     (run / "predictions").mkdir(parents=True)
     (cohort / "truth" / "masks").mkdir(parents=True)
+    Run.create(run, "detection", RunTask("lesion", "mask", 2))
     (run / "config.yaml").write_text(f"task: detection\ncohort: {cohort}\nmodel: zscore\n")
     (run / "metrics.json").write_text(json.dumps({"sensitivity": 0.6, "specificity": 0.8, "n_patients": 10,
                                                   "mri_negative": {"sensitivity": 0.25}}))
@@ -140,6 +142,15 @@ def test_not_a_run_folder_names_it(tmp_path: Path) -> None:
         load_run(tmp_path / "empty-run")
 
 
+def test_run_of_an_older_layout_is_refused(tmp_path: Path) -> None:
+    """A folder with run files but no run.json (layout 1): refused, not guessed."""
+    run = tmp_path / "old-run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"sensitivity": 0.5}))
+    with pytest.raises(ValueError, match="old-run was written by an older fusemed .*retrain it with `fusemed train`"):
+        load_run(run)
+
+
 def test_cli_report_in_process(three_runs, tmp_path: Path) -> None:
     cohort, runs = three_runs
     out = tmp_path / "cli.html"
@@ -156,6 +167,7 @@ def test_cli_report_in_process(three_runs, tmp_path: Path) -> None:
 def test_survival_run_shows_its_c_index_without_binary_curves(tmp_path: Path, three_runs) -> None:
     run = tmp_path / "survival-run"
     run.mkdir()
+    Run.create(run, "prognosis", RunTask("survival", "survival", 1))
     pd.DataFrame({"subject": ["a", "b", "c"], "fold": 0, "pattern": "t1+clinical", "y_true": [1, 0, 1],
                   "p": [2.0, -1.0, 0.5], "time": [10.0, 40.0, 20.0], "event": [1, 0, 1]}).to_csv(
         run / "predictions.csv", index=False)

@@ -14,6 +14,7 @@ from training_helpers import SMALL_MODEL, make_training_cohort
 from typer.testing import CliRunner
 
 from fusemed.cli.main import app
+from fusemed.run import Run
 from fusemed.training import TrainConfig, train_run
 
 UNCERTAINTY_COLUMNS = ["p_low", "p_high", "entropy", "aleatoric", "epistemic", "conformal_set", "abstain"]
@@ -120,7 +121,7 @@ def test_cli_evidential_from_yaml_and_flags(cohort: Path, tmp_path: Path) -> Non
     assert "evidential" in HEADS
     state = torch.load(tmp_path / "run" / "fold-0" / "model.pt", weights_only=True)
     assert "head.steps" in state and state["head.linear.weight"].shape[0] == 2  # Dirichlet over 2 classes
-    config = TrainConfig.load_run(tmp_path / "run")
+    config = Run.open(tmp_path / "run").config
     unc = config.uncertainty
     assert unc.method == "evidential" and unc.calibrate and unc.alpha == 0.2
     frame = pd.read_csv(tmp_path / "run" / "predictions.csv")

@@ -1,21 +1,19 @@
-"""Routing of `train / evaluate / predict` to lesion detection when the target is a mask.
+"""`fusemed train` on a lesion-mask target, and how detection metrics are shown.
 
-Prognosis and detection share the verbs (one CLI, the pipeline's stages); what differs is decided by
-data — the target's kind in `cohort.yaml`, or the run folder's own description — never by a flag.
+Prognosis and detection share the verbs (one CLI, the pipeline's stages); which one runs is decided by
+data (the target's kind in ``cohort.yaml``, or the run's own ``run.json``), never by a flag.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from fusemed.cli.console import console, fmt_number
-from fusemed.cohort import CohortSpec, TargetKind
-from fusemed.io import load_yaml
 
-MASK_KINDS = (TargetKind.MASK, TargetKind.VERTEX_MASK)
 SHOWN = (
     "sensitivity",
     "sensitivity_margin20",
@@ -27,18 +25,6 @@ SHOWN = (
     "dice",
     "cluster_ece",
 )
-
-
-def is_mask_target(cohort: Path | None, target: str | None) -> bool:
-    """True when `target` is a voxel or vertex mask of the cohort (a lesion-detection job)."""
-    if cohort is None or target is None or not (Path(cohort) / "cohort.yaml").is_file():
-        return False
-    spec = CohortSpec.from_yaml(Path(cohort) / "cohort.yaml")
-    return target in spec.targets and spec.targets[target].kind in MASK_KINDS
-
-
-def is_detection_run(run: Path) -> bool:
-    return (Path(run) / "detector" / "config.json").is_file()
 
 
 def print_detection_metrics(metrics: dict, title: str) -> None:
@@ -57,48 +43,29 @@ def print_detection_metrics(metrics: dict, title: str) -> None:
     console.print(table)
 
 
-def train_detection(out: Path, config: Path | None, flags: dict, params: dict) -> Path:
+def train_detection(out: Path, config: Path | None, flags: dict[str, Any], resumed: Any = None) -> Path:
     """Fit the detector, then score its held-out test split into RUN/metrics.json.
 
-    `flags` are the given `DetectionConfig` keys (they override `config`), `params` the given
-    detector hyperparameters (`--epochs`, `--lr`, ...; merged into the config's `params`)."""
+    ``flags`` are the given `fusemed train` flags (they override ``config``, or the ``resumed`` run's config);
+    a flag detection does not take was refused before (:func:`fusemed.cli.flags.refuse_for_detection`).
+    """
+    from fusemed.cli.flags import refuse_detector_params, refuse_for_detection
     from fusemed.diagnosis import evaluate_detector
     from fusemed.diagnosis.api import train_from_config
     from fusemed.diagnosis.config import DetectionConfig
 
-    given = {k: v for k, v in flags.items() if v is not None}
-    params = {k: v for k, v in params.items() if v is not None}
+    keys = refuse_for_detection(flags)
+    params = keys.pop("params")
     if config is not None:
-        cfg = DetectionConfig.from_yaml(config, **given, params=params)
+        cfg = DetectionConfig.from_yaml(config, **keys, params=params)
+    elif resumed is not None:
+        saved = resumed.config.model_dump(mode="json")
+        cfg = DetectionConfig.model_validate({**saved, **keys, "params": {**saved["params"], **params}})
     else:
-        cfg = DetectionConfig(**given, params=params)
+        cfg = DetectionConfig(**keys, params=params)
+    refuse_detector_params(flags, cfg.model)
     console.print(f"[bold]fusemed train[/]: lesion detection {escape(repr(cfg.model))} on "
                   f"{escape(str(cfg.cohort))} (target {escape(cfg.target)}) -> {escape(str(out))}")
     run = train_from_config(cfg, out)
     print_detection_metrics(evaluate_detector(run, cfg.cohort), f"{out.name}: held-out test split")
     return run
-
-
-def evaluate_detection(run: Path, cohort: Path | None) -> None:
-    from fusemed.diagnosis import evaluate_detector
-
-    if cohort is None:
-
-        cohort = Path(load_yaml(run / "config.yaml")["cohort"])
-        metrics = evaluate_detector(run, cohort)
-    else:  # another cohort: every subject of it is new to the detector
-        from fusemed.cohort import Cohort
-
-        metrics = evaluate_detector(run, cohort, subjects=Cohort.load(cohort).subjects)
-    console.print(f"metrics written to {escape(str(run / 'metrics.json'))}")
-    print_detection_metrics(metrics, f"{run.name}: detection metrics")
-
-
-def predict_detection(run: Path, cohort: Path, out: Path) -> None:
-    from fusemed.diagnosis import predict_detector
-
-    path = predict_detector(run, cohort, out)
-    console.print(
-        f"maps and cluster tables written to {escape(str(path))}/ (<subject>_prob.nii.gz, "
-        f"<subject>_uncertainty.nii.gz, <subject>_clusters.csv)"
-    )

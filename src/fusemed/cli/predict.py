@@ -1,4 +1,4 @@
-"""`fusemed predict RUN --cohort DIR --out FILE.csv`: apply a trained run (ensemble over folds)."""
+"""`fusemed predict RUN --cohort DIR --out PATH`: apply a trained run to every subject of a cohort."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ import typer
 from rich.markup import escape
 
 from fusemed.cli.console import console
+
+#: run kind -> what `predict` wrote (``{path}``: its return value)
+WRITTEN = {
+    "prognosis": "predictions written to {path}",
+    "detection": "maps and cluster tables written to {path}/ (<subject>_prob.nii.gz, <subject>_uncertainty.nii.gz, "
+                 "<subject>_clusters.csv)",
+}
 
 
 def predict_command(
@@ -20,12 +27,9 @@ def predict_command(
         "of per-subject maps and cluster tables.",
     ),
 ) -> None:
-    """Predict every subject of COHORT with the average of RUN's fold models."""
-    from fusemed.cli.detection import is_detection_run, predict_detection
-    from fusemed.training import predict_run
+    """Predict every subject of COHORT with RUN (prognosis: its fold models, post-hoc steps applied)."""
+    from fusemed.run import Run
 
-    if is_detection_run(run):
-        predict_detection(run, cohort, out)
-        return
-    path = predict_run(run, cohort, out)
-    console.print(f"predictions written to {escape(str(path))}")
+    opened = Run.open(run)
+    path = opened.spec.predict(opened, cohort, out)
+    console.print(WRITTEN.get(opened.kind, "written to {path}").format(path=escape(str(path))))

@@ -7,7 +7,7 @@ registry `DETECTORS`, `DetectionCase`, `volume_clusters` / `surface_clusters`, `
 
 from __future__ import annotations
 
-from fusemed.diagnosis.api import evaluate_detector, load_run, predict_detector, train_detector
+from fusemed.diagnosis.api import evaluate_detector, load_detector, predict_detector, train_detector
 from fusemed.diagnosis.clusters import ClusterCalibrator, surface_clusters, volume_clusters
 from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
 from fusemed.diagnosis.detect import detect
@@ -17,5 +17,5 @@ from fusemed.diagnosis.metrics import SubjectDetection, detection_metrics, split
 
 __all__ = ["DETECTORS", "ClusterCalibrator", "CommonGrid", "DetectionCase", "DetectionMaps", "Detector",
            "NotFittedError", "SubjectDetection", "cases_from_cohort", "detect", "detection_metrics",
-           "evaluate_detector", "get_detector", "load_run", "predict_detector", "split_metrics",
+           "evaluate_detector", "get_detector", "load_detector", "predict_detector", "split_metrics",
            "surface_clusters", "train_detector", "volume_clusters"]

@@ -1,15 +1,14 @@
 """The three verbs of lesion detection: `train_detector`, `predict_detector`, `evaluate_detector`.
 
-A detection run folder holds `config.yaml` (resolved), `cohort_fingerprint.json`, `split.csv`
-(subject -> fit | calibration | test), `detector/` (config.json + state.pt, see `Detector.save`),
-`calibration.json` (cluster-confidence calibrator), and after evaluation `metrics.json`,
-`detections.csv` and the test subjects' maps under `predictions/`.
+A detection run folder (a `fusemed.run.Run` of kind `detection`) holds `run.json`, `config.yaml`
+(resolved), `cohort_fingerprint.json`, `split.csv` (subject -> fit | calibration | test), `detector/`
+(config.json + state.pt, see `Detector.save`), `calibration.json` (cluster-confidence calibrator), and
+after evaluation `metrics.json`, `detections.csv` and the test subjects' maps under `predictions/`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from fusemed.io import (
     atomic_write_csv,
     atomic_write_json,
     check_subject_id,
-    load_yaml,
     output_path,
     to_json_safe,
 )
+from fusemed.run import Run, RunTask
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +87,7 @@ def train_from_config(cfg: DetectionConfig, out: str | Path) -> Path:
     klass = get_detector(cfg.model)
     out.mkdir(parents=True, exist_ok=True)
     cases = cases_from_cohort(cohort_dir, target=cfg.target)
+    Run.create(out, "detection", RunTask(cfg.target, _target_kind(cohort_dir, cfg.target), 2))
     split = _split(cases, cfg.test_fraction, cfg.calibration_fraction, cfg.seed)
     fit = [c for c in cases if split[c.subject] == "fit"]
     cal = [c for c in cases if split[c.subject] == "calibration"] or fit
@@ -109,15 +109,21 @@ def train_from_config(cfg: DetectionConfig, out: str | Path) -> Path:
     return out
 
 
-def load_run(run: str | Path) -> tuple[Detector, ClusterCalibrator, dict]:
+def _target_kind(cohort_dir: Path, target: str) -> str:
+    """``mask`` or ``vertex_mask``: the kind cohort.yaml declares for ``target``."""
+    from fusemed.cohort import CohortSpec
+
+    return CohortSpec.from_yaml(cohort_dir / "cohort.yaml").targets[target].kind.value
+
+
+def load_detector(run: str | Path) -> tuple[Detector, ClusterCalibrator, DetectionConfig]:
     """The fitted detector, its cluster calibrator and the resolved config of a detection run."""
-    run = Path(run)
-    if not (run / "detector" / "config.json").exists():
-        raise FileNotFoundError(f"{run}: not a detection run (no detector/config.json); "
-                                f"train one with train_detector or `fusemed train --target lesion`")
-    det = Detector.load(run / "detector")
-    cal = ClusterCalibrator.from_json(json.loads((run / "calibration.json").read_text()))
-    return det, cal, load_yaml(run / "config.yaml")
+    opened = Run.open(run)
+    if opened.kind != "detection":
+        raise ValueError(f"{opened.path}: a {opened.kind} run, not a detection run; "
+                         f"train one with train_detector or `fusemed train --target lesion`")
+    det = Detector.load(opened.fold_dirs()[0])
+    return det, opened.posthoc, opened.config
 
 
 def predict_detector(run: str | Path, cohort_dir: str | Path, outdir: str | Path,
@@ -126,10 +132,10 @@ def predict_detector(run: str | Path, cohort_dir: str | Path, outdir: str | Path
     `<subject>_clusters.nii.gz` (label map, value = rank) and `<subject>_clusters.csv` for each subject.
 
     Surface detectors write `<subject>_prob.npz` (`probabilities`, `uncertainty`, `clusters`, (V,))."""
-    det, cal, cfg = load_run(run)
+    det, cal, cfg = load_detector(run)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    for case in _scorable(det, cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects)):
+    for case in _scorable(det, cases_from_cohort(cohort_dir, target=cfg.target, subjects=subjects)):
         _write_subject(det, cal, case, outdir)
     return outdir
 
@@ -186,7 +192,7 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     fitted at the run's own threshold.
     """
     run, cohort_dir = Path(run), Path(cohort_dir)
-    det, cal, cfg = load_run(run)
+    det, cal, cfg = load_detector(run)
     suffix = ""
     if threshold is not None:
         det.threshold_, suffix = float(threshold), f"-thr{threshold:g}"
@@ -196,12 +202,12 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     flags = read_truth(cohort_dir, truth)
     outdir = run / f"predictions{suffix}"
     outdir.mkdir(exist_ok=True)
-    cases = cases_from_cohort(cohort_dir, target=cfg["target"], subjects=subjects)
+    cases = cases_from_cohort(cohort_dir, target=cfg.target, subjects=subjects)
     scorable = _scorable(det, cases)
     records = [_write_subject(det, cal, case, outdir, flags.get(case.subject)) for case in scorable]
     metrics = to_json_safe(split_metrics(records))
     metrics["n_unscored"] = len(cases) - len(scorable)  # subjects without any of the detector's modalities
-    metrics["model"] = cfg["model"]
+    metrics["model"] = cfg.model
     metrics["threshold"] = det.threshold_
     atomic_write_json(run / f"metrics{suffix}.json", metrics)
     atomic_write_csv(run / f"detections{suffix}.csv", per_subject_table(records))

@@ -1,13 +1,13 @@
-"""Read run folders (``config.yaml``, ``metrics.json``, ``predictions.csv``) into one tolerant record.
+"""Read run folders (:class:`fusemed.run.Run`) into one tolerant record for the report.
 
-The report must open whatever a run folder holds: a run without uncertainty columns, a survival run, a
-lesion-detection run without predictions. Missing pieces become ``None`` / empty, never a crash; a
-folder with none of the three files is an error that names it.
+The report must open whatever a run holds: a run without uncertainty columns, a survival run, a
+lesion-detection run without predictions. Missing pieces become ``None`` / empty, never a crash; but the
+run's own description (``run.json``) is required: the task's kind is read from it, never guessed from
+which metrics happen to be there, and a folder without it (none, or an older layout) is refused by name.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 from fusemed.io import load_yaml
+from fusemed.run import Run, read_predictions
+
+__all__ = ["BASELINES", "RunData", "find_oracle", "load_run", "load_runs", "parse_set", "read_predictions"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,7 @@ class RunData:
     Attributes:
         path: the run folder.
         name: a unique display name (folder name, made unique by the report).
+        run: the opened run (kind, task).
         config: ``config.yaml`` as a dict (empty when absent).
         metrics: ``metrics.json`` (empty when absent).
         predictions: ``predictions.csv`` (``None`` when absent).
@@ -38,6 +42,7 @@ class RunData:
 
     path: Path
     name: str
+    run: Run
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     predictions: pd.DataFrame | None = None
@@ -58,22 +63,12 @@ class RunData:
 
     @property
     def task_kind(self) -> str:
-        """``binary`` | ``multiclass`` | ``survival`` | ``lesion``."""
-        task = self.metrics.get("task") or {}
-        if task.get("kind"):
-            return str(task["kind"])
-        if "sensitivity" in self.metrics and "auroc" not in self.metrics:
-            return "lesion"
-        if "c_index" in self.metrics:
-            return "survival"
-        if self.predictions is not None and any(c.startswith("p_") and c[2:].isdigit()
-                                                for c in self.predictions.columns):
-            return "multiclass"
-        return "binary"
+        """``binary`` | ``multiclass`` | ``survival`` | ``lesion`` (from run.json)."""
+        return "lesion" if self.is_lesion else self.run.task.kind
 
     @property
     def is_lesion(self) -> bool:
-        return "sensitivity" in self.metrics
+        return self.run.kind == "detection"
 
     @property
     def cohort(self) -> Path | None:
@@ -128,28 +123,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_predictions(path: Path) -> pd.DataFrame:
-    """``predictions.csv`` with ``subject`` and ``pattern`` as strings (ids like ``007`` stay intact)."""
-    frame = pd.read_csv(path, dtype={"subject": str, "pattern": str, "conformal_set": str})
-    if "subject" not in frame.columns:
-        raise ValueError(f"{path}: no 'subject' column (found {', '.join(map(str, frame.columns))})")
-    return frame
-
-
 def load_run(path: str | Path, name: str | None = None) -> RunData:
-    """Read one run folder; raises ``FileNotFoundError`` naming the folder when it holds no run files."""
-    path = Path(path)
-    files = {f: path / f for f in ("config.yaml", "metrics.json", "predictions.csv")}
-    if not path.is_dir() or not any(p.is_file() for p in files.values()):
-        raise FileNotFoundError(f"{path}: not a run folder (expected config.yaml, metrics.json or predictions.csv)")
-    run = RunData(path=path, name=name or path.name)
-    if files["config.yaml"].is_file():
-        run.config = _read_yaml(files["config.yaml"])
-    if files["metrics.json"].is_file():
-        run.metrics = json.loads(files["metrics.json"].read_text())
-    if files["predictions.csv"].is_file():
-        run.predictions = read_predictions(files["predictions.csv"])
-    return run
+    """Read one run folder (:meth:`Run.open` refuses a folder without ``run.json``, naming it)."""
+    run = Run.open(path)
+    config = run.path / "config.yaml"
+    return RunData(path=run.path, name=name or run.path.name, run=run,
+                   config=_read_yaml(config) if config.is_file() else {}, metrics=run.metrics,
+                   predictions=run.predictions)
 
 
 def load_runs(paths: list[Path]) -> list[RunData]:

@@ -8,7 +8,8 @@ read; a misspelt key or value gets "did you mean".
 
 A key may be given flat (``fusion: late``, ``lr: 0.01``, the CLI flags) or nested (``model: {fusion:
 late}``); each leaf name belongs to exactly one sub-record. The resolved record is written to
-``RUN/config.yaml`` (nested) so a run folder describes itself and rerunning the same command resumes it.
+``RUN/config.yaml`` (nested) so a run folder describes itself and rerunning the same command resumes it;
+read it back with ``fusemed.run.Run.open(RUN).config``.
 """
 
 from __future__ import annotations
@@ -240,8 +241,3 @@ class TrainConfig(BaseModel):
         """Write the resolved config atomically (paths as strings)."""
         data = self.model_dump(mode="json")
         return atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False))
-
-    @classmethod
-    def load_run(cls, run: str | Path) -> TrainConfig:
-        """The config a run folder was trained with."""
-        return cls.model_validate(load_yaml(Path(run) / "config.yaml"), context={"saved_run": True})

@@ -16,7 +16,7 @@ import pandas as pd
 
 from fusemed.cohort import Cohort
 from fusemed.evaluation.metrics import discrimination_report
-from fusemed.training.config import TrainConfig
+from fusemed.run import Run
 from fusemed.training.data import CaseDataset, Task, pattern_of, stack_targets
 from fusemed.training.io import atomic_write_csv, atomic_write_json, cohort_fingerprint
 from fusemed.training.learners import FOLD_FILE, FoldContext, load_predictor
@@ -85,7 +85,7 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     member summary and a cross-conformal set with ``abstain``.
     """
     run = Path(run)
-    config = TrainConfig.load_run(run)
+    config = Run.open(run).config  # an older layout is refused before any model is read
     if batch_size:
         config = config.updated(batch_size=batch_size)
     dirs = fold_dirs(run)
@@ -199,7 +199,7 @@ def evaluate_run(run: str | Path, cohort: str | Path | None = None, out: str | P
     atomic_write_csv(folder / "predictions.csv", frame)
     metrics = discrimination_report(frame, task.kind, modalities)
     if "conformal_set" in frame:
-        alpha = TrainConfig.load_run(run).uncertainty.alpha
+        alpha = Run.open(run).config.uncertainty.alpha
         report = uncertainty_report(frame, alpha=alpha)
         for pattern, values in report.pop("per_pattern", {}).items():
             metrics.setdefault("per_pattern", {}).setdefault(pattern, {}).update(values)

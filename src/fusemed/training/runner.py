@@ -2,6 +2,7 @@
 
 Layout written (rank 0 only)::
 
+    RUN/run.json                  layout, kind, fusemed version, task (fusemed.run.Run; written first)
     RUN/config.yaml               resolved TrainConfig (rerunning the same command resumes)
     RUN/cohort_fingerprint.json   hash of cohort.yaml, manifest and file sizes/mtimes
     RUN/splits.json               subject ids of every fold's train / val / calibration / test
@@ -31,6 +32,7 @@ from fusemed.cohort import Cohort
 from fusemed.configure.space import is_baseline
 from fusemed.evaluation.metrics import discrimination_report
 from fusemed.evaluation.survival import out_of_fold_integrated_brier
+from fusemed.run import Run, RunTask
 from fusemed.training.config import TrainConfig
 from fusemed.training.data import CaseDataset, FoldDataModule, Task, pattern_of, stack_targets
 from fusemed.training.inference import load_weights, save_weights
@@ -62,10 +64,9 @@ def resolve_modalities(cohort: Cohort, wanted: Sequence[str] | None) -> list[str
 
 
 def _check_resumable(out: Path, config: TrainConfig) -> None:
-    path = out / "config.yaml"
-    if not path.is_file():
+    if not (out / "config.yaml").is_file():
         return
-    old = _leaves(TrainConfig.load_run(out).model_dump(mode="json"))
+    old = _leaves(Run.open(out).config.model_dump(mode="json"))  # an older layout is refused here
     new = _leaves(config.model_dump(mode="json"))
     differ = sorted(k for k in new.keys() | old.keys() if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
     if differ:
@@ -118,6 +119,7 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
     folds = make_folds([c.subject for c in cases], [task.strata(c) for c in cases], [c.site for c in cases],
                        config.data.folds, config.seed, config.data.val_fraction, config.data.calibration_fraction)
     if rank0:
+        Run.create(out, "prognosis", RunTask(task.name, task.kind, task.n_classes))
         config.to_yaml(out / "config.yaml")
         atomic_write_json(out / "cohort_fingerprint.json", cohort_fingerprint(cohort.root))
         atomic_write_json(out / "splits.json", [f.to_dict() for f in folds])
