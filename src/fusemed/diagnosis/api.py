@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from fusemed.diagnosis.clusters import ClusterCalibrator
+from fusemed.diagnosis.clusters import COLUMNS, ClusterCalibrator
 from fusemed.diagnosis.config import DetectionConfig
 from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
 from fusemed.diagnosis.detect import detect, fit_calibrator, sweep_of
@@ -224,7 +224,7 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
             maps, rec = _write_subject(det, cal, case, outdir, flag)
             sweeps.append(sweep_of(det, case, maps, grid, flag))
         else:  # stays in the denominators: a miss for a patient
-            rec = SubjectDetection(subject=case.subject, is_patient=case.is_patient, clusters=pd.DataFrame(),
+            rec = SubjectDetection(subject=case.subject, is_patient=case.is_patient, clusters=pd.DataFrame(columns=COLUMNS),
                                    labels=np.zeros(0, np.int32), mri_negative=flag if case.is_patient else None,
                                    scored=False)
             sweeps.append(unscored(case.subject, case.is_patient, grid, flag))

@@ -55,8 +55,10 @@ class SubjectDetection:
 
     def hits(self, margin_mm: float = 0.0) -> np.ndarray:
         """(K,) bool: cluster k overlaps the lesion (or comes within `margin_mm` of it)."""
+        if not self.scored or "cluster" not in self.clusters:
+            return np.zeros(len(self.clusters), bool)
         ids = self.clusters["cluster"].to_numpy(dtype=int)
-        if not self.scored or self.lesion is None or not self.lesion.any() or ids.size == 0:
+        if self.lesion is None or not self.lesion.any() or ids.size == 0:
             return np.zeros(ids.size, bool)
         if margin_mm <= 0:
             touched = np.unique(self.labels[self.lesion])

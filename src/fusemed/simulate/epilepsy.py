@@ -26,9 +26,9 @@ FRONTAL_WEIGHT = 3.0  # frontal vertices are this much more likely lesion sites
 FCD_TYPES: dict[str, dict[str, Any]] = {
     "I": {"share": 0.25, "blur": (0.05, 0.30), "thickening": (0.0, 0.0), "flair": (0.0, 0.015),
           "transmantle": 0.0, "pet": 0.80, "pet_amp": (0.10, 0.25), "pet_spread": (1.5, 2.5)},
-    "IIa": {"share": 0.35, "blur": (0.05, 0.50), "thickening": (0.0, 0.25), "flair": (0.0, 0.04),
+    "IIa": {"share": 0.35, "blur": (0.05, 0.40), "thickening": (0.0, 0.20), "flair": (0.0, 0.03),
             "transmantle": 0.20, "pet": 0.85, "pet_amp": (0.10, 0.30), "pet_spread": (1.3, 2.0)},
-    "IIb": {"share": 0.40, "blur": (0.10, 0.70), "thickening": (0.05, 0.35), "flair": (0.01, 0.08),
+    "IIb": {"share": 0.40, "blur": (0.05, 0.60), "thickening": (0.0, 0.30), "flair": (0.005, 0.06),
             "transmantle": 0.60, "pet": 0.85, "pet_amp": (0.10, 0.30), "pet_spread": (1.3, 2.0)},
 }
 
