@@ -146,10 +146,12 @@ def test_cortex_features_are_measured_from_the_images(epilepsy):
     assert inside.sum() > 5
     col = {name: k for k, name in enumerate(FEATURES)}
     assert sick[inside, col["pet"]].mean() < well[inside, col["pet"]].mean()
-    # images far from the lesion are identical, so are T1- and PET-derived features there
+    # images far from the lesion are identical, so are T1- and PET-derived features there (thickness up to
+    # the subject's own tissue-class levels, medians over the whole cortex that the lesion nudges)
     far = ~(soft_sphere(scen.anatomy.surface.mid.T, centre, 3 * rec["lesion_radius_mm"] + 20) > 0.01)
-    for name in ("thickness", "gw_contrast", "pet"):
-        assert np.allclose(sick[far, col[name]], well[far, col[name]], atol=1e-4), name
+    for name in ("gw_contrast", "pet"):
+        assert np.allclose(sick[far, col[name]], well[far, col[name]], atol=1e-5), name
+    assert np.abs(sick[far, col["thickness"]] - well[far, col["thickness"]]).max() < 0.02
     # a rescan: same anatomy, new noise -> thickness repeatable to about its stated error (Han et al. 2006)
     again = cortex_features(scen.anatomy, scen, rec, site, replicate=1)
     cortical = scen.anatomy.surface.cortical

@@ -151,7 +151,7 @@ class Detector:
         if q <= 0.0:
             self.warn(f"no held-out control shows a cluster at any threshold; threshold kept at {self.threshold_:.4g}")
             return
-        if q >= 1.0 - 1e-6:
+        if q >= 1.0 - 1e-3:  # within bisection resolution of the top of a probability map
             self.warn(f"threshold {q:.6g} for control quantile {quantile:g} is at the top of the map range "
                       f"(maps saturate): the specificity target cannot be reached on these {len(controls)} controls")
         self.threshold_ = q
