@@ -224,9 +224,9 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
             maps, rec = _write_subject(det, cal, case, outdir, flag)
             sweeps.append(sweep_of(det, case, maps, grid, flag))
         else:  # stays in the denominators: a miss for a patient
-            rec = SubjectDetection(subject=case.subject, is_patient=case.is_patient, clusters=pd.DataFrame(columns=COLUMNS),
-                                   labels=np.zeros(0, np.int32), mri_negative=flag if case.is_patient else None,
-                                   scored=False)
+            rec = SubjectDetection(subject=case.subject, is_patient=case.is_patient,
+                                   clusters=pd.DataFrame(columns=COLUMNS), labels=np.zeros(0, np.int32),
+                                   mri_negative=flag if case.is_patient else None, scored=False)
             sweeps.append(unscored(case.subject, case.is_patient, grid, flag))
         records.append(rec)
     metrics = split_metrics(records)

@@ -73,7 +73,8 @@ def sweep(subject: str, is_patient: bool, thresholds: np.ndarray,
             break
         table, labels = cluster_at(float(thr))
         ids = table["cluster"].to_numpy(dtype=int)
-        hit = np.isin(ids, np.unique(labels[lesion])) if lesion is not None and lesion.any() else np.zeros(ids.size, bool)
+        on_lesion = lesion is not None and lesion.any()
+        hit = np.isin(ids, np.unique(labels[lesion])) if on_lesion else np.zeros(ids.size, bool)
         detected[i] = bool(hit.any())
         false[i] = int((~hit).sum())
     return Sweep(subject, is_patient, t, detected, false, True, mri_negative if is_patient else None)

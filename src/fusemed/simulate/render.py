@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from fusemed.simulate.anatomy import Anatomy
+from fusemed.simulate.detectability import combine, ideal_correlated, ideal_white
 from fusemed.simulate.geometry import (
     Grid,
     control_grid,
@@ -24,7 +25,6 @@ from fusemed.simulate.geometry import (
     warp_to_template,
     world_coords,
 )
-from fusemed.simulate.detectability import combine, ideal_correlated, ideal_white
 from fusemed.simulate.intensity import cnr, mr_image, pet_blur, pet_image, tissue_image
 from fusemed.simulate.scenario import Scenario
 from fusemed.simulate.sites import Site

@@ -141,9 +141,10 @@ def lesion_evidence(
     The same lesion is rendered with and without the cortex modality: `replicates` rescans of the
     patient and of the same subject without its lesion (paired noise) give the cortex features'
     matched-filter d' (per-vertex weights = mean paired difference / the feature's noise variance, the
-    known-signal filter; d' = mean paired difference of the statistic / its SD over the replicates); the noise-free volumes give the ideal observer's
-    d' per modality (`render.lesion_cnr`). Keys: `volume_<mod>`, `volume_all`, `surface_<feature>`,
-    `surface_all`. Data processing forbids surface_all > volume_all beyond estimation noise.
+    known-signal filter; d' = mean paired difference of the statistic / its SD over the replicates);
+    the noise-free volumes give the ideal observer's d' per modality (`render.lesion_cnr`).
+    Keys: `volume_<mod>`, `volume_all`, `surface_<feature>`, `surface_all`, `cnr_<mod>`.
+    Data processing forbids surface_all > volume_all beyond estimation noise.
     """
     healthy = dict(rec, diagnosis=0)
     pats, cons = [], []

@@ -27,7 +27,6 @@ from monai.transforms import RandCropByPosNegLabel
 from monai.transforms.utils import map_binary_to_indices
 from torch import nn
 
-from fusemed.diagnosis.clusters import cluster_peak
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import Detector
 from fusemed.diagnosis.normative import NormativeModel
