@@ -80,6 +80,13 @@ def test_zscore_run_predicts_on_subject_grids_and_evaluates(epilepsy_dir, tmp_pa
         assert key in metrics and key in metrics["mri_negative"] and key in metrics["mri_visible"]
     assert metrics["sensitivity"] == 1.0 and metrics["top1"] == 1.0
     assert metrics["specificity"] >= 0.5
+    # matched operating points next to the run's own threshold, and the curve they are read from
+    for key in ("sens_at_spec80", "sens_at_spec90", "sens_at_fp1", "spec_at_spec80", "threshold_at_spec90"):
+        assert key in metrics
+    assert "sens_at_spec80" in metrics["mri_negative"] and isinstance(metrics["warnings"], list)
+    curve = pd.read_csv(run / "froc.csv")
+    assert {"threshold", "sensitivity", "fp_per_patient", "specificity"} <= set(curve.columns)
+    assert curve["threshold"].is_monotonic_increasing and curve["sensitivity"].is_monotonic_decreasing
     split = pd.read_csv(run / "split.csv")
     assert metrics["n_patients"] + metrics["n_controls"] == (split["split"] == "test").sum()
 

@@ -135,6 +135,12 @@ def test_lesion_run_is_shown_tolerantly(tmp_path: Path, three_runs) -> None:
     overlays = re.findall(r'data-figure="overlay-([^"]+)"', section)
     assert overlays == ["p1_prob.nii.gz", "c1_prob.nii.gz"]  # the patient (with a reference mask) first
     assert "cyan contour" in section
+    assert "sens_at_spec80" in section and "sens_at_spec90" in section  # the columns, even when not computed
+    assert 'data-figure="froc"' not in section  # no froc.csv in this run
+    pd.DataFrame({"threshold": [0.2, 0.5, 0.8], "sensitivity": [0.9, 0.6, 0.2], "fp_per_patient": [3.0, 1.0, 0.1],
+                  "specificity": [0.4, 0.8, 0.95]}).to_csv(run / "froc.csv", index=False)
+    html = build_report([three_runs[1][0], run], tmp_path / "r2.html", n_boot=100).read_text()
+    assert 'data-figure="froc"' in html.split('id="lesion"')[1]
 
 
 def test_not_a_run_folder_names_it(tmp_path: Path) -> None:

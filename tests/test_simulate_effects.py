@@ -33,7 +33,7 @@ def _as_control(rec: dict) -> dict:
 
 def test_dysplasia_changes_images_inside_the_lesion_only(epilepsy):
     scen, site, patients = epilepsy
-    rec = max(patients, key=lambda r: r["lesion_radius_mm"])
+    rec = max((r for r in patients if r["pet_amp"] > 0), key=lambda r: r["lesion_radius_mm"])
     sick = render_subject(scen.anatomy, scen, rec, site, noise=False)
     well = render_subject(scen.anatomy, scen, _as_control(rec), site, noise=False)
     far = ~ndimage.binary_dilation(sick.mask, iterations=int(2 * rec["pet_spread"] * rec["lesion_radius_mm"] / 4) + 3)
@@ -50,21 +50,51 @@ def test_pet_lower_in_lesion_than_in_the_same_region_of_controls(epilepsy):
     (same warp, same noise stream), the fairest 'same region of a control'."""
     scen, site, patients = epilepsy
     ratios = []
-    for rec in patients[:4]:
+    for rec in [r for r in patients if r["pet_amp"] > 0][:4]:
         sick = render_subject(scen.anatomy, scen, rec, site, ("pet",))
         well = render_subject(scen.anatomy, scen, _as_control(rec), site, ("pet",))
         ratios.append(sick.images["pet"][sick.mask].mean() / well.images["pet"][sick.mask].mean())
     assert max(ratios) < 0.97
 
 
-def test_most_dysplasias_are_mri_negative(epilepsy):
+def test_mri_negative_lesions_are_invisible_per_voxel_but_carry_aggregate_evidence(epilepsy):
+    """MRI-negative = peak CNR < 1 on T1 and FLAIR (no voxel stands out of the noise), while the ideal
+    observer's aggregate d' over the lesion stays well above chance: invisible to the eye, not to
+    statistics. Type I lesions are mostly MRI-negative; PET carries more evidence than it shows."""
     scen, site, patients = epilepsy
     assert len(patients) >= 12
     cnrs = [render_subject(scen.anatomy, scen, r, site, ("t1",), noise=False).cnr for r in patients]
-    mri = np.array([max(c["cnr_t1"], c["cnr_flair"]) for c in cnrs])
-    pet = np.array([c["cnr_pet"] for c in cnrs])
-    assert np.mean(mri < 1.0) >= 0.6, mri
-    assert np.median(pet) > np.median(mri), "PET carries more of the signal than MRI alone"
+    peak = np.array([max(c["cnr_t1"], c["cnr_flair"]) for c in cnrs])
+    negative = peak < 1.0
+    assert 0.2 <= negative.mean() <= 0.9, peak
+    d_mri = np.array([c["detectability_mri"] for c in cnrs])
+    assert np.median(d_mri[negative]) > 1.5, d_mri[negative]
+    for c in cnrs:
+        assert c["detectability_all"] >= max(c["detectability_mri"], c["detectability_pet"]) - 1e-6
+    assert all(patients[k]["fcd_type"] in ("I", "IIa", "IIb") for k in range(len(patients)))
+
+
+def test_surface_lesion_evidence_never_exceeds_the_volume_ideal_observer(epilepsy):
+    """Acceptance (issue 14): the same lesion rendered with and without the cortex modality; the cortex
+    features' matched-filter d' (over scan-rescan replicates) stays below the ideal observer on the
+    source volumes, per source (T1-derived thickness + grey/white contrast vs T1, FLAIR, PET) and in
+    total. With features computed from the lesion model (before the measurement pipeline) the cortex
+    beat the ideal observer 3-8x on every lesion."""
+    from fusemed.simulate.surface import lesion_evidence
+
+    scen, site, patients = epilepsy
+    negative = [r for r in patients if max(render_subject(scen.anatomy, scen, r, site, ("t1",), noise=False).cnr[k]
+                                           for k in ("cnr_t1", "cnr_flair")) < 1.0]
+    visible = max(patients, key=lambda r: r["thickening"])
+    for rec in [*negative[:1], visible]:
+        ev = lesion_evidence(scen.anatomy, scen, rec, site, replicates=6)
+        slack = 1.3  # d' from 6 replicates: ~30 % estimation noise on the surface side
+        t1_surface = np.hypot(ev["surface_thickness"], ev["surface_gw_contrast"])
+        assert t1_surface <= slack * ev["volume_t1"], ev
+        assert ev["surface_flair"] <= slack * ev["volume_flair"] + 0.5, ev
+        assert ev["surface_pet"] <= slack * ev["volume_pet"] + 0.5, ev
+        assert ev["surface_all"] <= slack * ev["volume_all"], ev
+    assert ev["surface_all"] > 0.5, "the measured cortex still sees a visible lesion"
 
 
 def test_coma_lesion_thalamic_diaschisis_and_global_metabolism():
@@ -103,23 +133,30 @@ def test_default_mode_disconnection_lowers_dmn_connectivity():
     assert weak < strong - 0.15
 
 
-def test_cortex_features_carry_the_lesion_at_its_vertices(epilepsy):
+def test_cortex_features_are_measured_from_the_images(epilepsy):
     from fusemed.simulate.shapes import soft_sphere
     from fusemed.simulate.surface import FEATURES, cortex_features
 
     scen, site, patients = epilepsy
-    rec = max(patients, key=lambda r: r["lesion_radius_mm"])
+    rec = max(patients, key=lambda r: r["lesion_radius_mm"] * (r["pet_amp"] > 0))
     sick = cortex_features(scen.anatomy, scen, rec, site)
-    well = cortex_features(scen.anatomy, scen, _as_control(rec), site)  # same noise stream
+    well = cortex_features(scen.anatomy, scen, _as_control(rec), site)  # same noise: the difference is the lesion
     centre = np.array([rec["lesion_x_mm"], rec["lesion_y_mm"], rec["lesion_z_mm"]])
     inside = soft_sphere(scen.anatomy.surface.mid.T, centre, rec["lesion_radius_mm"]) > 0.5
     assert inside.sum() > 5
     col = {name: k for k, name in enumerate(FEATURES)}
-    assert (sick[inside, col["thickness"]] - well[inside, col["thickness"]]).mean() > 0.1
-    # PET drops on average (thickening adds grey matter at mid-thickness, which offsets it locally)
-    assert sick[inside, col["pet"]].mean() < 0.95 * well[inside, col["pet"]].mean()
-    far = ~(soft_sphere(scen.anatomy.surface.mid.T, centre, 3 * rec["lesion_radius_mm"] + 10) > 0.01)
-    assert np.allclose(sick[far], well[far])
+    assert sick[inside, col["pet"]].mean() < well[inside, col["pet"]].mean()
+    # images far from the lesion are identical, so are T1- and PET-derived features there (thickness up to
+    # the subject's own tissue-class levels, medians over the whole cortex that the lesion nudges)
+    far = ~(soft_sphere(scen.anatomy.surface.mid.T, centre, 3 * rec["lesion_radius_mm"] + 20) > 0.01)
+    for name in ("gw_contrast", "pet"):
+        assert np.allclose(sick[far, col[name]], well[far, col[name]], atol=1e-5), name
+    assert np.abs(sick[far, col["thickness"]] - well[far, col["thickness"]]).max() < 0.02
+    # a rescan: same anatomy, new noise -> thickness repeatable to about its stated error (Han et al. 2006)
+    again = cortex_features(scen.anatomy, scen, rec, site, replicate=1)
+    cortical = scen.anatomy.surface.cortical
+    diff = np.abs(again[cortical, col["thickness"]] - sick[cortical, col["thickness"]])
+    assert 0.12 < np.median(diff) < 1.5
 
 
 def test_sites_differ_in_intensity_scale():

@@ -24,6 +24,10 @@ SHOWN = (
     "ppv",
     "dice",
     "cluster_ece",
+    "sens_at_spec80",
+    "sens_at_spec90",
+    "sens_at_fp1",
+    "n_unscored_patients",
 )
 
 

@@ -3,7 +3,8 @@
 A detection run folder (a `fusemed.run.Run` of kind `detection`) holds `run.json`, `config.yaml`
 (resolved), `cohort_fingerprint.json`, `split.csv` (subject -> fit | calibration | test), `detector/`
 (config.json + state.pt, see `Detector.save`), `calibration.json` (cluster-confidence calibrator), and
-after evaluation `metrics.json`, `detections.csv` and the test subjects' maps under `predictions/`.
+after evaluation `metrics.json`, `detections.csv`, `froc.csv` (the operating curve,
+`fusemed.diagnosis.operating`) and the test subjects' maps under `predictions/`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from fusemed.diagnosis.clusters import ClusterCalibrator
+from fusemed.diagnosis.clusters import COLUMNS, ClusterCalibrator
 from fusemed.diagnosis.config import DetectionConfig
 from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
-from fusemed.diagnosis.detect import detect, fit_calibrator
+from fusemed.diagnosis.detect import detect, fit_calibrator, sweep_of
 from fusemed.diagnosis.detectors import Detector, get_detector
-from fusemed.diagnosis.metrics import per_subject_table, split_metrics
+from fusemed.diagnosis.metrics import SubjectDetection, per_subject_table, split_metrics
+from fusemed.diagnosis.operating import default_thresholds, flat_operating_metrics, froc, operating_points, unscored
 from fusemed.io import (
     atomic_save,
     atomic_write_csv,
@@ -155,6 +157,11 @@ def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, o
     paths = {k: output_path(outdir, f"{s}_{k}") for k in (
         "prob.npz", "prob.nii.gz", "uncertainty.nii.gz", "clusters.nii.gz", "clusters.csv")}
     maps, rec = detect(det, case, cal, mri_negative)
+    _save_maps(paths, maps, rec)
+    return maps, rec
+
+
+def _save_maps(paths: dict[str, Path], maps, rec: SubjectDetection) -> None:
     if maps.space == "surface":
         atomic_save(paths["prob.npz"], lambda tmp: np.savez_compressed(
             tmp, probabilities=maps.prob, uncertainty=maps.uncertainty, clusters=rec.labels))
@@ -163,7 +170,6 @@ def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, o
         _write_nifti(paths["uncertainty.nii.gz"], maps.uncertainty)
         _write_nifti(paths["clusters.nii.gz"], nib.Nifti1Image(rec.labels.astype(np.int16), maps.prob.affine))
     atomic_write_csv(paths["clusters.csv"], rec.clusters)
-    return rec
 
 
 def read_truth(cohort_dir: Path, truth: str | Path | None) -> dict[str, bool]:
@@ -183,19 +189,32 @@ def read_truth(cohort_dir: Path, truth: str | Path | None) -> dict[str, bool]:
 
 
 def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path | None = None,
-                      subjects: list[str] | None = None, threshold: float | None = None) -> dict:
-    """Predict the run's test split (or `subjects`), write `RUN/metrics.json`, `RUN/detections.csv`
-    and the maps under `RUN/predictions/`; returns the metrics (NaN written as null).
+                      subjects: list[str] | None = None, threshold: float | None = None,
+                      thresholds: np.ndarray | None = None) -> dict:
+    """Predict the run's test split (or `subjects`), write `RUN/metrics.json`, `RUN/detections.csv`,
+    `RUN/froc.csv` and the maps under `RUN/predictions/`; returns the metrics (NaN written as null).
 
-    `threshold` overrides the map threshold (another operating point); its files are then suffixed
-    `-thr<threshold>` (`metrics-thr0.2.json`, ...). Cluster confidences keep the run's calibrator,
-    fitted at the run's own threshold.
+    Metrics at the run's threshold (`split_metrics`) and at matched operating points over the grid
+    `thresholds` (default `operating.default_thresholds()`): `sens_at_spec80`, `sens_at_spec90`
+    (specificity on the evaluated controls, held out from fitting and calibration), `sens_at_fp1`
+    (<= 1 false-positive cluster per patient), with the specificity / FP rate reached and the
+    threshold used; the same sensitivities under `mri_negative` / `mri_visible`. Subjects the detector
+    cannot score count as misses (`n_unscored_patients`, `n_unscored_controls`). Warnings recorded by
+    the detector (threshold at the edge of the map range, ...) or the operating points are listed
+    under `warnings`.
+
+    `threshold` overrides the map threshold (another operating point, in [0, 1)); its files are then
+    suffixed `-thr<threshold>` (`metrics-thr0.2.json`, ...). Cluster confidences keep the run's
+    calibrator, fitted at the run's own threshold.
     """
     run, cohort_dir = Path(run), Path(cohort_dir)
     det, cal, cfg = load_detector(run)
     suffix = ""
     if threshold is not None:
+        if not 0.0 <= float(threshold) < 1.0:
+            raise ValueError(f"threshold {threshold}: detection maps are probabilities, expected 0 <= threshold < 1")
         det.threshold_, suffix = float(threshold), f"-thr{threshold:g}"
+    grid = default_thresholds() if thresholds is None else np.sort(np.asarray(thresholds, float))
     if subjects is None:
         split = pd.read_csv(run / "split.csv", dtype={"subject": str})
         subjects = split.loc[split["split"] == "test", "subject"].tolist()
@@ -203,12 +222,32 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     outdir = run / f"predictions{suffix}"
     outdir.mkdir(exist_ok=True)
     cases = cases_from_cohort(cohort_dir, target=cfg.target, subjects=subjects)
-    scorable = _scorable(det, cases)
-    records = [_write_subject(det, cal, case, outdir, flags.get(case.subject)) for case in scorable]
-    metrics = to_json_safe(split_metrics(records))
+    scorable = {c.subject for c in _scorable(det, cases)}
+    records, sweeps = [], []
+    for case in cases:
+        flag = flags.get(case.subject)
+        if case.subject in scorable:
+            maps, rec = _write_subject(det, cal, case, outdir, flag)
+            sweeps.append(sweep_of(det, case, maps, grid, flag))
+        else:  # stays in the denominators: a miss for a patient
+            rec = SubjectDetection(subject=case.subject, is_patient=case.is_patient,
+                                   clusters=pd.DataFrame(columns=COLUMNS), labels=np.zeros(0, np.int32),
+                                   mri_negative=flag if case.is_patient else None, scored=False)
+            sweeps.append(unscored(case.subject, case.is_patient, grid, flag))
+        records.append(rec)
+    metrics = split_metrics(records)
+    curve = froc(sweeps)
+    points, point_warnings = operating_points(curve)
+    overall, neg, vis = flat_operating_metrics(points)
+    metrics.update(overall)
+    metrics["mri_negative"].update(neg)
+    metrics["mri_visible"].update(vis)
+    metrics = to_json_safe(metrics)
     metrics["n_unscored"] = len(cases) - len(scorable)  # subjects without any of the detector's modalities
     metrics["model"] = cfg.model
     metrics["threshold"] = det.threshold_
+    metrics["warnings"] = [*det.warnings_, *point_warnings]
     atomic_write_json(run / f"metrics{suffix}.json", metrics)
     atomic_write_csv(run / f"detections{suffix}.csv", per_subject_table(records))
+    atomic_write_csv(run / f"froc{suffix}.csv", curve)
     return metrics

@@ -53,7 +53,7 @@ def volume_clusters(score: np.ndarray, affine: np.ndarray, threshold: float,
     labels, n = ndimage.label(score > threshold, structure=np.ones((3, 3, 3), bool))
     if n:
         sizes = np.bincount(labels.ravel(), minlength=n + 1) * vox
-        keep = sizes >= min_size_mm3
+        keep = sizes >= min_size_mm3 * (1 - 1e-9)  # det() of a 2 mm affine is 7.999...: not below 8 mm^3
         keep[0] = False
         remap = np.zeros(n + 1, dtype=np.int32)
         remap[keep] = np.arange(1, int(keep.sum()) + 1)

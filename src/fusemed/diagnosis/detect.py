@@ -15,18 +15,19 @@ from fusemed.diagnosis.clusters import ClusterCalibrator, surface_clusters, volu
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import DetectionMaps, Detector
 from fusemed.diagnosis.metrics import SubjectDetection
+from fusemed.diagnosis.operating import Sweep, sweep
 
 
-def clusters_of(det: Detector, maps: DetectionMaps,
-                calibrator: ClusterCalibrator | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Cluster table (with `confidence` when a calibrator is given) and label map of `maps`."""
+def clusters_of(det: Detector, maps: DetectionMaps, calibrator: ClusterCalibrator | None = None,
+                threshold: float | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Cluster table (with `confidence` when a calibrator is given) and label map of `maps`, at the
+    detector's threshold or at `threshold`, on the maps' own grid (where the threshold was calibrated)."""
+    thr = det.threshold_ if threshold is None else float(threshold)
     if maps.space == "surface":
         mesh = det.mesh
-        table, labels = surface_clusters(np.asarray(maps.prob), mesh.adjacency, mesh.coords, det.threshold_,
-                                         int(det.min_size))
+        table, labels = surface_clusters(np.asarray(maps.prob), mesh.adjacency, mesh.coords, thr, int(det.min_size))
     else:
-        table, labels = volume_clusters(np.asarray(maps.prob.dataobj), maps.prob.affine, det.threshold_,
-                                        det.min_size)
+        table, labels = volume_clusters(np.asarray(maps.prob.dataobj), maps.prob.affine, thr, det.min_size)
     if calibrator is not None and len(table):
         table["confidence"] = calibrator(table["peak_score"].to_numpy())
     return table, labels
@@ -58,6 +59,32 @@ def detect(det: Detector, case: DetectionCase, calibrator: ClusterCalibrator | N
     return maps, SubjectDetection(subject=case.subject, is_patient=case.is_patient, clusters=table,
                                   labels=labels, lesion=lesion, lesion_distance=dist,
                                   mri_negative=mri_negative if case.is_patient else None)
+
+
+def map_peak(det: Detector, maps: DetectionMaps, steps: int = 16) -> float:
+    """The highest threshold at which `maps` still hold a cluster (same rule and minimum size as
+    `clusters_of`, on the maps' own grid); 0 when none even at 0. What makes a control a false
+    positive, hence what a specificity-targeted threshold is calibrated on."""
+    score = np.asarray(maps.prob if maps.space == "surface" else maps.prob.dataobj, dtype=float)
+    lo, hi = 0.0, float(score.max(initial=0.0))
+    if hi <= 0:
+        return 0.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if len(clusters_of(det, maps, threshold=mid)[0]):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def sweep_of(det: Detector, case: DetectionCase, maps: DetectionMaps, thresholds: np.ndarray,
+             mri_negative: bool | None = None) -> Sweep:
+    """`operating.sweep` of one scored subject: its map re-clustered at every threshold."""
+    lesion, _ = truth_of(det, case)
+    score = np.asarray(maps.prob if maps.space == "surface" else maps.prob.dataobj)
+    return sweep(case.subject, case.is_patient, thresholds, lambda t: clusters_of(det, maps, threshold=t),
+                 lesion, float(score.max(initial=0.0)), mri_negative)
 
 
 def fit_calibrator(det: Detector, cases: list[DetectionCase], method: str = "isotonic") -> ClusterCalibrator:

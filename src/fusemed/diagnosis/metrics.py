@@ -12,6 +12,10 @@ Definitions (see docs/diagnosis.md):
 - `cluster_ece`: 15 equal-width-bin ECE of the calibrated cluster confidence against "cluster
   overlaps a lesion", over all clusters of patients and controls (Guo et al. 2017 binning).
 The same keys are reported under `mri_negative` and `mri_visible` (those patients + all controls).
+Subjects the detector could not score (`scored=False`) stay in the denominators: an unscored patient
+is a miss (sensitivity, top1, top5; Dice 0); an unscored control is left out of specificity; both
+counts are returned (`n_unscored_patients`, `n_unscored_controls`). Matched operating points (FROC,
+sensitivity at fixed specificity) are in `fusemed.diagnosis.operating`.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class SubjectDetection:
         lesion: boolean lesion mask (None for a control).
         lesion_distance: distance in mm to the lesion, same shape (None for a control).
         mri_negative: the truth's flag for the lesion (None when unknown or a control).
+        scored: False when the detector could not read the subject (no clusters, counted as a miss).
     """
 
     subject: str
@@ -46,9 +51,12 @@ class SubjectDetection:
     lesion: np.ndarray | None = None
     lesion_distance: np.ndarray | None = None
     mri_negative: bool | None = None
+    scored: bool = True
 
     def hits(self, margin_mm: float = 0.0) -> np.ndarray:
         """(K,) bool: cluster k overlaps the lesion (or comes within `margin_mm` of it)."""
+        if not self.scored or "cluster" not in self.clusters:
+            return np.zeros(len(self.clusters), bool)
         ids = self.clusters["cluster"].to_numpy(dtype=int)
         if self.lesion is None or not self.lesion.any() or ids.size == 0:
             return np.zeros(ids.size, bool)
@@ -87,11 +95,15 @@ def _mean(values: list[float]) -> float:
 
 def detection_metrics(results: list[SubjectDetection], margin_mm: float = 20.0) -> dict:
     """All metric keys over `results`, plus counts; NaN where a quantity is undefined."""
-    patients = [r for r in results if r.is_patient and r.lesion is not None and r.lesion.any()]
-    controls = [r for r in results if not r.is_patient]
+    patients = [r for r in results if r.is_patient and (not r.scored or (r.lesion is not None and r.lesion.any()))]
+    controls = [r for r in results if not r.is_patient and r.scored]
     sens, sens_m, top1, top5, fp, dice = [], [], [], [], [], []
     n_hit_clusters = n_patient_clusters = 0
     for r in patients:
+        if not r.scored:  # a miss on every count that has the patient in its denominator
+            for values in (sens, sens_m, top1, top5, dice):
+                values.append(0.0)
+            continue
         h, hm = r.hits(), r.hits(margin_mm)
         ranks = r.clusters["rank"].to_numpy(dtype=int)
         best = int(ranks[h].min()) if h.any() else None
@@ -104,7 +116,7 @@ def detection_metrics(results: list[SubjectDetection], margin_mm: float = 20.0) 
         n_hit_clusters += int(h.sum())
         n_patient_clusters += int(h.size)
     conf, correct = [], []
-    for r in results:
+    for r in (r for r in results if r.scored):
         conf.extend(r.clusters["confidence"].to_numpy(dtype=float).tolist())
         correct.extend(r.hits().astype(float).tolist())
     return {
@@ -114,6 +126,8 @@ def detection_metrics(results: list[SubjectDetection], margin_mm: float = 20.0) 
         "ppv": n_hit_clusters / n_patient_clusters if n_patient_clusters else float("nan"),
         "dice": _mean(dice), "cluster_ece": ece(np.asarray(conf), np.asarray(correct)),
         "n_patients": len(patients), "n_controls": len(controls),
+        "n_unscored_patients": sum(not r.scored for r in patients),
+        "n_unscored_controls": sum(not r.scored and not r.is_patient for r in results),
         "n_clusters": int(sum(len(r.clusters) for r in results)),
     }
 
@@ -129,13 +143,19 @@ def split_metrics(results: list[SubjectDetection], margin_mm: float = 20.0) -> d
 
 
 def per_subject_table(results: list[SubjectDetection], margin_mm: float = 20.0) -> pd.DataFrame:
-    """One row per subject: detected, detected within the margin, rank of the lesion, cluster count."""
+    """One row per subject: detected, detected within the margin, rank of the lesion, cluster count,
+    whether the detector could score it."""
     rows = []
     for r in results:
         h = r.hits()
+        if not r.scored:
+            rows.append({"subject": r.subject, "patient": int(r.is_patient), "n_clusters": 0, "detected": 0,
+                         "detected_margin20": 0, "lesion_rank": None, "mri_negative": r.mri_negative,
+                         "scored": 0})
+            continue
         ranks = r.clusters["rank"].to_numpy(dtype=int)
         rows.append({"subject": r.subject, "patient": int(r.is_patient), "n_clusters": len(r.clusters),
                      "detected": int(h.any()), "detected_margin20": int(r.hits(margin_mm).any()),
                      "lesion_rank": int(ranks[h].min()) if h.any() else None,
-                     "mri_negative": r.mri_negative})
+                     "mri_negative": r.mri_negative, "scored": 1})
     return pd.DataFrame(rows)

@@ -4,7 +4,9 @@ Optional and tolerant: whatever files a detection run wrote are shown, missing o
 for under the run folder (and a ``RUN-predict*`` folder beside it): ``detections.csv`` (one row per
 subject), ``<subject>_clusters.csv`` tables (joined, most confident first) and NIfTI maps named
 ``*_prob``/``*map*``/``*score*`` (overlaid, with the subject's reference lesion mask drawn as a contour
-when found in the run folder or in the cohort's ``truth/masks``).
+when found in the run folder or in the cohort's ``truth/masks``), and ``froc.csv`` (the operating curve
+written by `evaluate_detector`), drawn as an FROC figure with the matched operating points marked.
+Every detection table shows the sensitivity-at-fixed-specificity columns (`OPERATING_COLUMNS`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 MAX_OVERLAYS = 4
 MAX_CLUSTER_ROWS = 30
+#: Matched operating points every detection table carries (NaN when the run did not compute them).
+OPERATING_COLUMNS = ("sens_at_spec80", "sens_at_spec90", "sens_at_fp1", "mri_negative.sens_at_spec80",
+                     "mri_negative.sens_at_spec90", "mri_negative.sens_at_fp1", "n_unscored_patients")
 
 
 @dataclass
@@ -33,6 +38,44 @@ class LesionSection:
     metrics: dict[str, Any]
     clusters: list[tuple[str, pd.DataFrame]]
     overlays: list[Figure]
+    froc: Figure | None = None
+
+
+def froc_figure(curves: dict[str, pd.DataFrame], points: dict[str, dict[str, float]] | None = None) -> Figure:
+    """FROC: sensitivity against mean false-positive clusters per patient, one line per run (`froc.csv`
+    frames), with each run's matched operating points (specificity 0.8 / 0.9, <= 1 FP/patient) marked.
+    Also the subject-level ROC-style panel: sensitivity against 1 - specificity on the controls.
+
+    Args:
+        curves: run name -> frame with `fp_per_patient`, `sensitivity`, `specificity` per threshold.
+        points: run name -> flat metrics with `sens_at_spec80`, `fp_at_spec80`, ... (optional).
+    """
+    from fusemed.report.figures import color
+
+    with figure("froc", "FROC and subject-level operating curve",
+                "Left: sensitivity (patients with a cluster on the lesion; unscored patients count as misses) "
+                "vs mean false-positive clusters per patient. Right: sensitivity vs 1 - specificity (controls "
+                "with any cluster). Markers: sensitivity at specificity 0.8 (o), 0.9 (s), at <= 1 FP/patient (^).",
+                size=(10.0, 4.0), ncols=2) as (fig, axes, out):
+        left, right = axes
+        for i, (name, curve) in enumerate(curves.items()):
+            c = curve.sort_values("threshold")
+            left.plot(c["fp_per_patient"], c["sensitivity"], "-", color=color(i), label=name, drawstyle="steps-post")
+            right.plot(1 - c["specificity"], c["sensitivity"], "-", color=color(i), label=name)
+            p = (points or {}).get(name, {})
+            for key, marker in (("spec80", "o"), ("spec90", "s"), ("fp1", "^")):
+                sens, fp, spec = p.get(f"sens_at_{key}"), p.get(f"fp_at_{key}"), p.get(f"spec_at_{key}")
+                if sens is not None and fp is not None and np.isfinite([sens, fp]).all():
+                    left.plot([fp], [sens], marker, color=color(i), markersize=7)
+                if sens is not None and spec is not None and np.isfinite([sens, spec]).all():
+                    right.plot([1 - spec], [sens], marker, color=color(i), markersize=7)
+        left.axvline(1.0, color="grey", lw=0.8, ls=":")
+        for x in (0.1, 0.2):
+            right.axvline(x, color="grey", lw=0.8, ls=":")
+        left.set(xlabel="false-positive clusters per patient", ylabel="sensitivity", ylim=(-0.02, 1.02))
+        right.set(xlabel="1 - specificity (controls)", ylabel="sensitivity", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+        left.legend(fontsize=8, loc="lower right")
+    return out["figure"]
 
 
 def _search_roots(run: RunData) -> list[Path]:
@@ -138,4 +181,15 @@ def lesion_section(run: RunData) -> LesionSection:
         fig = overlay_figure(path, masks.get(_subject_key(path)))
         if fig is not None:
             overlays.append(fig)
-    return LesionSection(run.name, _flat_metrics(run.metrics), _cluster_tables(run), overlays)
+    metrics = _flat_metrics(run.metrics)
+    for col in OPERATING_COLUMNS:
+        metrics.setdefault(col, float("nan"))
+    froc_path = run.path / "froc.csv"
+    fig = None
+    if froc_path.is_file():
+        curve = _read_table(froc_path)
+        if curve is not None and {"fp_per_patient", "sensitivity", "specificity"} <= set(curve.columns):
+            fig = froc_figure({run.name: curve}, {run.name: metrics})
+    else:
+        log.warning("%s: no froc.csv (evaluated before operating curves existed?): no FROC figure", run.path)
+    return LesionSection(run.name, metrics, _cluster_tables(run), overlays, fig)

@@ -110,7 +110,7 @@ def _write_subject(root: Path, scenario: Scenario, rec: dict, site: Site, layout
             features=(scenario.anatomy.roi_mm / 100).astype(np.float32),
         )
     if "cortex" in present:
-        features = cortex_features(scenario.anatomy, scenario, rec, site)
+        features = cortex_features(scenario.anatomy, scenario, rec, site, out)
         if bids:
             _bids.write_surface(root, s, features)
         else:

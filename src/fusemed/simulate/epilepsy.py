@@ -1,13 +1,12 @@
-"""Epilepsy scenario: controls and patients with one focal-cortical-dysplasia-like lesion.
+"""Epilepsy scenario: controls and patients with one focal cortical dysplasia (FCD) of a drawn type.
 
-The lesion (type II FCD signature, Blumcke et al. 2011; Colombo et al. 2003) sits at the grey/white
-junction under a cortical vertex (frontal lobe favoured), radius 5-15 mm:
-- T1: blurred grey/white junction (tissue maps mixed with their 2 mm-smoothed copy) and cortical
-  thickening (white matter turned into grey matter near the junction);
-- FLAIR: subcortical hyperintensity, tapering from the lesion toward the ventricle (transmantle sign);
-- FDG-PET: hypometabolism over a wider area than the MRI lesion (Chassoux et al. 2010).
-Amplitudes are drawn low so that most lesions are MRI-negative (CNR below the threshold on T1 and
-FLAIR); the CNR of each lesion on each modality is recorded in the truth.
+Appearance per ILAE type (Blumcke et al., Epilepsia 2011), amplitudes in `FCD_TYPES` (sources in
+docs/simulator.md): type I: mild blurring of the grey/white junction, no thickening, faint FLAIR;
+type IIa: thickening, blurring, FLAIR hyperintensity, sometimes a transmantle sign; type IIb: the
+same, stronger, with a transmantle sign in most (Colombo et al., Neuroradiology 2012). FDG-PET
+hypometabolism, wider than the MRI lesion, in most lesions (Chassoux et al., Neurology 2010). The
+lesion sits at the grey/white junction under a cortical vertex (frontal lobe favoured), radius 5-15 mm.
+Whether a lesion is MRI-negative is measured after rendering (peak CNR on T1 and FLAIR, `render`).
 """
 
 from __future__ import annotations
@@ -21,6 +20,36 @@ from fusemed.simulate.scenario import Scenario, pick_vertex
 from fusemed.simulate.shapes import soft_sphere, tapered_tube
 
 FRONTAL_WEIGHT = 3.0  # frontal vertices are this much more likely lesion sites
+#: Per type: share of patients, then U(lo, hi) ranges of junction blurring (mixing weight with the 2 mm
+#: smoothed tissue maps), thickening (share of junctional WM turned to GM), FLAIR hyperintensity (fraction
+#: of the WM signal), P(transmantle sign), P(PET hypometabolism), its depth and its reach (x radius).
+FCD_TYPES: dict[str, dict[str, Any]] = {
+    "I": {"share": 0.25, "blur": (0.05, 0.30), "thickening": (0.0, 0.0), "flair": (0.0, 0.015),
+          "transmantle": 0.0, "pet": 0.80, "pet_amp": (0.10, 0.25), "pet_spread": (1.5, 2.5)},
+    "IIa": {"share": 0.35, "blur": (0.05, 0.40), "thickening": (0.0, 0.20), "flair": (0.0, 0.03),
+            "transmantle": 0.20, "pet": 0.85, "pet_amp": (0.10, 0.30), "pet_spread": (1.3, 2.0)},
+    "IIb": {"share": 0.40, "blur": (0.05, 0.60), "thickening": (0.0, 0.30), "flair": (0.005, 0.06),
+            "transmantle": 0.60, "pet": 0.85, "pet_amp": (0.10, 0.30), "pet_spread": (1.3, 2.0)},
+}
+
+
+def _draw_fcd(rng: np.random.Generator) -> dict[str, Any]:
+    """The lesion's type and amplitudes (every value drawn, in a fixed order, even when unused)."""
+    names = list(FCD_TYPES)
+    shares = np.array([FCD_TYPES[n]["share"] for n in names])
+    kind = names[int(np.searchsorted(np.cumsum(shares) / shares.sum(), rng.random(), side="right"))]
+    t = FCD_TYPES[kind]
+    draw = {k: float(rng.uniform(*t[k])) for k in ("blur", "thickening", "pet_amp", "pet_spread")}
+    flair, transmantle, pet = float(rng.uniform(*t["flair"])), rng.random() < t["transmantle"], rng.random() < t["pet"]
+    return {
+        "fcd_type": kind,
+        "blur": draw["blur"],
+        "thickening": draw["thickening"],
+        "flair_amp": flair,
+        "transmantle": int(transmantle),
+        "pet_amp": draw["pet_amp"] if pet else 0.0,
+        "pet_spread": draw["pet_spread"],
+    }
 
 
 class Epilepsy(Scenario):
@@ -61,12 +90,9 @@ class Epilepsy(Scenario):
             lesion_z_mm=float(centre[2]) if patient else np.nan,
             lesion_radius_mm=radius if patient else np.nan,
             lesion_frontal=bool(frontal[v]) if patient else False,
-            blur=float(rng.uniform(0.15, 0.7)) if patient else 0.0,
-            thickening=float(rng.uniform(0.05, 0.35)) if patient else 0.0,
-            flair_amp=float(rng.uniform(0.01, 0.08)) if patient else 0.0,
-            pet_amp=float(rng.uniform(0.10, 0.30)) if patient else 0.0,
-            pet_spread=float(rng.uniform(1.3, 2.0)) if patient else 0.0,
         )
+        fcd = _draw_fcd(rng)
+        rec.update(fcd if patient else {k: ("" if k == "fcd_type" else 0 * v) for k, v in fcd.items()})
         return rec
 
     def _centre(self, rec: dict[str, Any]) -> np.ndarray:
@@ -84,16 +110,13 @@ class Epilepsy(Scenario):
         junction = 4 * fields["gm_blur"] * fields["wm_blur"]
         moved = w * rec["thickening"] * wm * np.clip(junction, 0, 1)
         fields["gm"], fields["wm"] = gm + moved, wm - moved
-        tube = tapered_tube(xt, c, VENTRICLE_MM[rec["lesion_hemi"]], 0.5 * r, 1.5)
-        fields["flair_add"] = rec["flair_amp"] * np.maximum(w, tube) * np.clip(fields["wm"] + 0.5 * fields["gm"], 0, 1)
+        extent = w
+        if rec.get("transmantle", 1):
+            extent = np.maximum(w, tapered_tube(xt, c, VENTRICLE_MM[rec["lesion_hemi"]], 0.5 * r, 1.5))
+        fields["flair_add"] = rec["flair_amp"] * extent * np.clip(fields["wm"] + 0.5 * fields["gm"], 0, 1)
         pet = soft_sphere(xt, c, rec["pet_spread"] * r, edge=3.0)
         fields["pet_mult"] = 1.0 - rec["pet_amp"] * pet
         fields["lesion"] = w * np.clip(fields["gm"] + fields["wm"], 0, 1) / 0.5  # tissue part of the sphere
-
-    def thickness_factor(self, xt: np.ndarray, rec: dict[str, Any]) -> np.ndarray:
-        if not rec["diagnosis"]:
-            return super().thickness_factor(xt, rec)
-        return 1.0 + 2 * rec["thickening"] * soft_sphere(xt, self._centre(rec), rec["lesion_radius_mm"])
 
     def target_values(self, rec: dict[str, Any]) -> dict[str, Any]:
         return {"diagnosis": rec["diagnosis"]}

@@ -18,6 +18,8 @@ MEANS = {
     "flair": {"csf": 0.08, "gm": 0.80, "wm": 0.62, "les": 1.15},
     "pet": {"csf": 0.04, "gm": 1.00, "wm": 0.32, "les": 0.08},
 }
+#: SD (voxels) of the Gaussian that correlates PET noise (iterative reconstruction).
+PET_NOISE_CORRELATION_VOX = 0.8
 
 
 def tissue_image(fields: dict[str, np.ndarray], modality: str) -> np.ndarray:
@@ -70,16 +72,17 @@ def pet_blur(clean: np.ndarray, site: Site, spacing: np.ndarray) -> np.ndarray:
 def pet_image(rng: np.random.Generator, blurred: np.ndarray, site: Site) -> np.ndarray:
     """Poisson-like reconstructed PET: noise variance proportional to the signal, spatially correlated
     over about a voxel (as after iterative reconstruction), in SUV-like units."""
-    noise = ndimage.gaussian_filter(rng.normal(0.0, 1.0, blurred.shape).astype(np.float32), 0.8)
+    noise = ndimage.gaussian_filter(
+        rng.normal(0.0, 1.0, blurred.shape).astype(np.float32), PET_NOISE_CORRELATION_VOX
+    )
     noise /= max(float(noise.std()), 1e-6)
     img = blurred + site.pet_noise * np.sqrt(np.clip(blurred, 0, None)) * noise
     return (np.clip(img, 0, None) * site.pet_scale).astype(np.float32)
 
 
-def cnr(lesioned: np.ndarray, healthy: np.ndarray, mask: np.ndarray, sigma: float) -> float:
-    """Per-voxel contrast-to-noise of a planted lesion: RMS of the lesion-induced change inside the
-    mask over the noise SD. RMS (not mean) so that blurring, which moves signal both ways, counts."""
-    if not mask.any():
-        return 0.0
-    delta = (lesioned - healthy)[mask]
-    return float(np.sqrt(np.mean(delta * delta)) / sigma)
+def cnr(lesioned: np.ndarray, healthy: np.ndarray, sigma: float) -> float:
+    """Peak per-voxel contrast-to-noise of a planted change: max |lesioned - healthy| / sigma over the
+    image. A reader sees a lesion when some voxels stand out of the noise (Rose criterion), so the
+    visual-conspicuity flag uses the peak; the aggregate evidence is `detectability.ideal_observer`."""
+    delta = np.abs(lesioned - healthy)
+    return float(delta.max(initial=0.0) / sigma)

@@ -1,7 +1,9 @@
 """`apply_transform` half of the simulator: a subject's record + site -> images, deterministically.
 
 Every random stream used here is spawned from the record's `render_seed`, with a fixed slot per use,
-so skipping a missing modality never shifts another modality's noise.
+so skipping a missing modality never shifts another modality's noise. `replicate` k > 0 scans the
+same subject again: same anatomy and warp (slot `deform`), new noise, bias field and measurement
+error (every other slot spawned from (render_seed, k)); tests use it to measure what noise does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from fusemed.simulate.anatomy import Anatomy
+from fusemed.simulate.detectability import combine, ideal_correlated, ideal_white
 from fusemed.simulate.geometry import (
     Grid,
     control_grid,
@@ -27,13 +30,14 @@ from fusemed.simulate.scenario import Scenario
 from fusemed.simulate.sites import Site
 
 #: Fixed stream slots spawned from `render_seed`.
-STREAMS = {"deform": 0, "t1": 1, "flair": 2, "pet": 3, "cortex": 4, "connectome": 5}
+STREAMS = {"deform": 0, "t1": 1, "flair": 2, "pet": 3, "cortex": 4, "connectome": 5, "cortex_registration": 6}
 VOLUMES = ("t1", "flair", "pet")
 
 
 @dataclass
 class Rendered:
-    """One subject's volumes on its site grid; `mask` is the lesion mask (bool, same grid)."""
+    """One subject's volumes on its site grid; `mask` is the lesion mask (bool, same grid); `cnr` the
+    lesion's peak CNR (`cnr_<mod>`) and ideal-observer d' (`detectability_<mod>`) per modality."""
 
     grid: Grid
     images: dict[str, np.ndarray]
@@ -41,8 +45,13 @@ class Rendered:
     cnr: dict[str, float] = field(default_factory=dict)
 
 
-def streams(rec: dict[str, Any]) -> list[np.random.SeedSequence]:
-    return np.random.SeedSequence(int(rec["render_seed"])).spawn(len(STREAMS))
+def streams(rec: dict[str, Any], replicate: int = 0) -> list[np.random.SeedSequence]:
+    """One seed sequence per `STREAMS` slot; `replicate` > 0 re-draws all but the anatomy's."""
+    base = np.random.SeedSequence(int(rec["render_seed"])).spawn(len(STREAMS))
+    if not replicate:
+        return base
+    again = np.random.SeedSequence([int(rec["render_seed"]), int(replicate)]).spawn(len(STREAMS))
+    return [base[k] if k == STREAMS["deform"] else again[k] for k in range(len(STREAMS))]
 
 
 def apply_atrophy(fields: dict[str, np.ndarray], rec: dict[str, Any]) -> None:
@@ -74,11 +83,13 @@ def render_subject(
     site: Site,
     present: tuple[str, ...] = VOLUMES,
     noise: bool = True,
+    replicate: int = 0,
 ) -> Rendered:
-    """Render the volumes in `present` (others skipped); `noise=False` gives the clean images (tests)."""
+    """Render the volumes in `present` (others skipped); `noise=False` gives the clean images (tests);
+    `replicate` k > 0 rescans the same subject with new noise (see the module docstring)."""
     grid, world, healthy, fields = tissue_fields(anat, scenario, rec, site)
     mask = (fields.pop("lesion") > 0.5) & (fields["brain"] > 0.5)
-    seeds = streams(rec)
+    seeds = streams(rec, replicate)
     images: dict[str, np.ndarray] = {}
     for mod in VOLUMES:
         if mod not in present:
@@ -100,15 +111,21 @@ def render_subject(
 
 
 def lesion_cnr(fields: dict, healthy: dict, mask: np.ndarray, site: Site, grid: Grid) -> dict[str, float]:
-    """Per-modality CNR of the planted lesion on the subject's own grid (see `intensity.cnr`)."""
+    """Per modality, on the subject's own grid: the peak CNR of the planted change (`cnr_<mod>`, the
+    visual-conspicuity measure, `intensity.cnr`) and the ideal observer's d' (`detectability_<mod>`,
+    the aggregate evidence, `detectability`); `detectability_mri` joins T1 and FLAIR, `_all` all three."""
     result = {}
     for mod in VOLUMES:
         les, ref = tissue_image(fields, mod), tissue_image(healthy, mod)
         if mod == "pet":
             les, ref = pet_blur(les, site, grid.spacing), pet_blur(ref, site, grid.spacing)
-            level = float(np.mean(ref[mask])) if mask.any() else 1.0
-            sigma = site.pet_noise * np.sqrt(max(level, 1e-3))
+            sd = site.pet_noise * np.sqrt(np.maximum(ref, 1e-3))
+            result[f"cnr_{mod}"] = round(cnr(les / sd, ref / sd, 1.0), 4)
+            result[f"detectability_{mod}"] = round(ideal_correlated(les - ref, sd), 4)
         else:
-            sigma = site.mr_noise
-        result[f"cnr_{mod}"] = round(cnr(les, ref, mask, sigma), 4)
+            result[f"cnr_{mod}"] = round(cnr(les, ref, site.mr_noise), 4)
+            result[f"detectability_{mod}"] = round(ideal_white(les - ref, site.mr_noise), 4)
+    d = [result[f"detectability_{m}"] for m in VOLUMES]
+    result["detectability_mri"] = round(combine(d[0], d[1]), 4)
+    result["detectability_all"] = round(combine(*d), 4)
     return result

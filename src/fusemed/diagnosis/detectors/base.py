@@ -86,6 +86,7 @@ class Detector:
         self.min_size = float(params.get("min_size", 64.0 if self.space == "volume" else 5))
         self.grid_: CommonGrid | None = None
         self.threshold_: float | None = None
+        self.warnings_: list[str] = []  # recorded, saved with the detector and copied into metrics.json
 
     @property
     def min_voxels(self) -> float:
@@ -125,6 +126,36 @@ class Detector:
 
     def calibrate(self, cases: list[DetectionCase]) -> None:
         """Adjust the operating threshold on held-out `cases` (default: keep the fitted one)."""
+
+    def warn(self, message: str) -> None:
+        """Log `message` and record it in `warnings_` (saved with the detector, shown in metrics)."""
+        log.warning("%s: %s", self.name, message)
+        self.warnings_.append(message)
+
+    def calibrate_threshold(self, controls: list[DetectionCase], quantile: float) -> None:
+        """Set `threshold_` so that about `quantile` of held-out `controls` show no cluster: the
+        `quantile` quantile of their map peaks (`detect.map_peak`), measured on the grid where the
+        threshold is applied, i.e. the maps `predict` returns on each subject's own grid (a threshold
+        calibrated on the common template grid loses its meaning after resampling to the subject).
+
+        Never clipped: a quantile at the top of the map's range (saturated maps) is kept and recorded
+        as a warning (the specificity target is then not reachable); with no cluster in any control
+        the threshold is left as it was, and that is recorded too."""
+        from fusemed.diagnosis.detect import map_peak
+
+        controls = [c for c in controls if not c.is_patient and self.covers(c)]
+        if not controls:
+            return
+        peaks = np.array([map_peak(self, self.predict(c)) for c in controls])
+        q = float(np.quantile(peaks, quantile))
+        if q <= 0.0:
+            self.warn(f"no held-out control shows a cluster at any threshold; threshold kept at {self.threshold_:.4g}")
+            return
+        if q >= 1.0 - 1e-3:  # within bisection resolution of the top of a probability map
+            self.warn(f"threshold {q:.6g} for control quantile {quantile:g} is at the top of the map range "
+                      f"(maps saturate): the specificity target cannot be reached on these {len(controls)} controls")
+        self.threshold_ = q
+        log.info("%s: threshold %.4g from %d held-out controls (subject grids)", self.name, q, len(controls))
 
     def _check(self) -> None:
         if self.threshold_ is None:
@@ -215,7 +246,7 @@ class Detector:
         cfg = {"name": self.name, "modalities": list(self.modalities), "spacing": self.spacing,
                "seed": self.seed, "registration": self.registration, "params": self.params, "min_size": self.min_size,
                "threshold": self.threshold_, "grid": None if self.grid_ is None else self.grid_.to_json(),
-               "state": meta}
+               "warnings": self.warnings_, "state": meta}
         atomic_save(folder / "state.pt", lambda p: torch.save(tensors, p))
         atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2))
         return folder
@@ -232,6 +263,7 @@ class Detector:
         det = klass(modalities=cfg["modalities"], spacing=cfg["spacing"], seed=cfg["seed"],
                     registration=cfg.get("registration", "none"), min_size=cfg["min_size"], **cfg["params"])
         det.threshold_ = cfg["threshold"]
+        det.warnings_ = list(cfg.get("warnings", []))
         det.grid_ = None if cfg["grid"] is None else CommonGrid.from_json(cfg["grid"])
         tensors = torch.load(folder / "state.pt", weights_only=True)
         det._load_state(cfg["state"], tensors)

@@ -4,8 +4,10 @@ An unsupervised detector yields a raw anomaly score s(v) >= 0 per voxel. Its thr
 controls held out from fitting: the `control_quantile` quantile of their per-subject peak score (the
 highest threshold at which they still show a cluster of `min_size`, `cluster_peak`), so
 about that share of controls shows no cluster at all (the MELD specificity definition). The map
-written out is s / (s + t): monotone in s, 0.5 exactly at the threshold, never saturating, so
-clusters keep distinct peaks for ranking.
+written out is s / (s + t): monotone in s, never saturating, so clusters keep distinct peaks for
+ranking. The map is then resampled to each subject's grid, which moves peaks and cluster sizes, so the
+operating threshold on the map is set again where it is applied: the same quantile of the held-out
+controls' map peaks on their own grids (`Detector.calibrate_threshold`; about 0.5).
 """
 
 from __future__ import annotations
@@ -49,10 +51,15 @@ class UnsupervisedDetector(Detector):
         self.offset_ = float(np.median(vals)) if vals.size else 0.0
         peaks = [cluster_peak(np.maximum(r - self.offset_, 0) * self._inner(fg), self.min_voxels)
                  for r, (_, _, fg) in zip(raws, held, strict=True)]
-        self.raw_threshold_ = max(float(np.quantile(peaks, self.params["control_quantile"])), 1e-6)
+        raw = float(np.quantile(peaks, self.params["control_quantile"]))
+        if raw < 1e-6:
+            self.warn(f"held-out controls' raw peak quantile {raw:.3g} is below 1e-6 (no anomaly in controls); "
+                      f"the map scale uses 1e-6")
+        self.raw_threshold_ = max(raw, 1e-6)
         self.threshold_ = 0.5
         log.info("%s: offset %.4g, raw threshold %.4g from %d held-out controls", self.name, self.offset_,
                  self.raw_threshold_, len(held))
+        self.calibrate_threshold(hold or fit, float(self.params["control_quantile"]))
 
     def _inner(self, fg: np.ndarray) -> np.ndarray:
         """Where scores count: the subject's eroded foreground within the controls' support."""

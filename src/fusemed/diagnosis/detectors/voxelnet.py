@@ -27,7 +27,6 @@ from monai.transforms import RandCropByPosNegLabel
 from monai.transforms.utils import map_binary_to_indices
 from torch import nn
 
-from fusemed.diagnosis.clusters import cluster_peak
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import Detector
 from fusemed.diagnosis.normative import NormativeModel
@@ -152,21 +151,12 @@ class VoxelNetDetector(Detector):
 
     def calibrate(self, cases: list[DetectionCase]) -> None:
         """Set the map threshold on held-out subjects: the `control_quantile` quantile of their
-        controls' peak probability (the highest threshold at which a control still shows a cluster of
-        `min_size`, see `cluster_peak`), so about that share of controls shows no cluster (MELD's
-        specificity). Training on lesion-centred patches over-represents lesions, so the raw 0.5 of
-        the sigmoid is not an operating point; without held-out controls it stays `threshold`."""
+        controls' peak probability on their own grids (`Detector.calibrate_threshold`), so about that
+        share of controls shows no cluster (MELD's specificity). Training on lesion-centred patches
+        over-represents lesions, so the raw 0.5 of the sigmoid is not an operating point; without
+        held-out controls it stays `threshold`."""
         self._check()
-        peaks = []
-        for case in cases:
-            if case.is_patient:
-                continue
-            x, present, fg = self.prepare(case)
-            prob, _ = self._predict_grid(x, present, fg)
-            peaks.append(cluster_peak(prob * fg, self.min_voxels))
-        if peaks:
-            self.threshold_ = float(np.clip(np.quantile(peaks, self.params["control_quantile"]), 0.01, 0.99))
-            log.info("%s: threshold %.3f from %d held-out controls", self.name, self.threshold_, len(peaks))
+        self.calibrate_threshold(cases, float(self.params["control_quantile"]))
 
     def _with_hard_negatives(self, bg_idx: np.ndarray, feats: np.ndarray) -> np.ndarray:
         """Background indices where normal tissue deviates from controls (|z| > 2 in any modality) are

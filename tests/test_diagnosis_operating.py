@@ -1,0 +1,121 @@
+"""Matched operating points: FROC, sensitivity at fixed specificity / at <= 1 FP per patient, unscored
+subjects as misses, thresholds calibrated on the grid where they are applied and never clipped silently."""
+
+from __future__ import annotations
+
+import math
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from fusemed.diagnosis.clusters import volume_clusters
+from fusemed.diagnosis.data import DetectionCase
+from fusemed.diagnosis.detect import map_peak
+from fusemed.diagnosis.detectors.base import DetectionMaps, Detector
+from fusemed.diagnosis.metrics import SubjectDetection, detection_metrics
+from fusemed.diagnosis.operating import Sweep, froc, operating_points, sweep, unscored
+
+T = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+
+
+def _sw(subject, patient, detected, false, mri_negative=None):
+    return Sweep(subject, patient, T, np.asarray(detected, bool), np.asarray(false, int), True, mri_negative)
+
+
+def _cohort():
+    patients = [
+        _sw("p1", True, [1, 1, 1, 1, 0], [3, 2, 1, 0, 0], True),
+        _sw("p2", True, [1, 1, 0, 0, 0], [2, 1, 0, 0, 0], False),
+        unscored("p3", True, T, True),  # the detector could not read it: a miss everywhere
+    ]
+    # ten controls, each with one cluster up to its peak: specificity 0.6, 0.7, 0.8, 0.9, 0.9 over T
+    controls = [_sw(f"c{k}", False, [0] * 5, [int(t < peak) for t in T], None)
+                for k, peak in enumerate([0.05] * 6 + [0.2, 0.4, 0.6, 0.95])]
+    return patients + controls + [unscored("c-x", False, T)]
+
+
+def test_froc_counts_unscored_patients_as_misses_and_controls_at_subject_level():
+    curve = froc(_cohort())
+    np.testing.assert_allclose(curve["sensitivity"], [2 / 3, 2 / 3, 1 / 3, 1 / 3, 0])
+    np.testing.assert_allclose(curve["fp_per_patient"], [2.5, 1.5, 0.5, 0, 0])  # over scored patients
+    # a control with any cluster above the threshold is a false positive; the unscored one is left out
+    np.testing.assert_allclose(curve["specificity"], [0.6, 0.7, 0.8, 0.9, 0.9])
+    np.testing.assert_allclose(curve["sensitivity_mri_negative"], [0.5, 0.5, 0.5, 0.5, 0])
+
+
+def test_operating_points_take_the_most_sensitive_threshold_meeting_the_target():
+    points, warnings = operating_points(froc(_cohort()))
+    assert points["spec80"]["threshold"] == 0.5 and math.isclose(points["spec80"]["sensitivity"], 1 / 3)
+    assert points["spec90"]["threshold"] == 0.7 and math.isclose(points["spec90"]["sensitivity"], 1 / 3)
+    assert points["fp1"]["threshold"] == 0.5 and points["fp1"]["fp_per_patient"] <= 1
+    assert warnings == []
+    # an unreachable specificity is NaN with a warning, never the nearest point
+    strict, warnings = operating_points(froc(_cohort()), specificities=(1.01,))
+    assert math.isnan(strict["spec101"]["sensitivity"]) and "no threshold" in warnings[0]
+
+
+def test_detection_metrics_keep_unscored_patients_in_the_denominator():
+    lesion = np.zeros((4, 4, 4), bool)
+    lesion[1:3, 1:3, 1:3] = True
+    labels = lesion.astype(np.int32)
+    table = pd.DataFrame({"cluster": [1], "rank": [1], "confidence": [0.9]})
+    found = SubjectDetection("p1", True, table, labels, lesion, np.zeros(lesion.shape), False)
+    skipped = SubjectDetection("p2", True, table.iloc[:0], np.zeros(0), None, None, True, scored=False)
+    m = detection_metrics([found, skipped])
+    assert m["sensitivity"] == 0.5 and m["n_patients"] == 2 and m["n_unscored_patients"] == 1
+
+
+def test_sweep_reclusters_the_map_at_each_threshold():
+    score = np.zeros((10, 10, 10), np.float32)
+    score[1:4, 1:4, 1:4] = 0.8  # on the lesion
+    score[6:9, 6:9, 6:9] = 0.4  # elsewhere
+    lesion = np.zeros(score.shape, bool)
+    lesion[2, 2, 2] = True
+    s = sweep("p", True, T, lambda t: volume_clusters(score, np.eye(4), t, 8.0), lesion, float(score.max()))
+    assert s.detected.tolist() == [True, True, True, True, False]
+    assert s.false_clusters.tolist() == [1, 1, 0, 0, 0]
+
+
+class _Fixed(Detector):
+    """A detector whose maps are given: a test double for the calibration rule."""
+
+    name = ""  # not registered
+
+    def __init__(self, maps: dict[str, np.ndarray], affine: np.ndarray) -> None:
+        super().__init__(modalities=("t1",), registration="none", min_size=8.0)
+        self.maps, self.affine, self.threshold_ = maps, affine, 0.5
+
+    def predict(self, case: DetectionCase) -> DetectionMaps:
+        img = nib.Nifti1Image(self.maps[case.subject], self.affine)
+        return DetectionMaps(img, img, "volume")
+
+
+def _control(subject: str) -> DetectionCase:
+    return DetectionCase(subject, {"t1": nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))}, label=0)
+
+
+def test_threshold_is_calibrated_on_the_subject_grid_where_it_is_applied():
+    """min_size is in mm^3: on a 2 mm subject grid a 1-voxel blob is 8 mm^3 (a cluster), on a 1 mm template
+    grid it would not be. The calibrated threshold must make the right share of controls cluster-free
+    on the maps as they are thresholded (the subject grid)."""
+    rng = np.random.default_rng(0)
+    maps = {f"c{k}": rng.uniform(0, 0.3, (12, 12, 12)).astype(np.float32) for k in range(10)}
+    for k, level in enumerate(np.linspace(0.35, 0.8, 10)):
+        maps[f"c{k}"][5, 5, 5] = level  # one voxel, 8 mm^3 at 2 mm
+    det = _Fixed(maps, np.diag([2.0, 2.0, 2.0, 1.0]))
+    controls = [_control(s) for s in maps]
+    det.calibrate_threshold(controls, 0.8)
+    free = [len(volume_clusters(maps[c.subject], det.affine, det.threshold_, det.min_size)[0]) == 0 for c in controls]
+    assert 0.7 <= np.mean(free) <= 0.9, det.threshold_
+    assert det.warnings_ == []
+    assert math.isclose(map_peak(det, det.predict(controls[-1])), 0.8, abs_tol=1e-3)
+
+
+def test_a_saturated_threshold_is_recorded_not_clipped():
+    maps = {f"c{k}": np.ones((6, 6, 6), np.float32) for k in range(5)}  # every control saturates at 1.0
+    det = _Fixed(maps, np.diag([2.0, 2.0, 2.0, 1.0]))
+    det.calibrate_threshold([_control(s) for s in maps], 0.9)
+    assert det.threshold_ > 0.99 and det.threshold_ != pytest.approx(0.99)
+    assert any("cannot be reached" in w for w in det.warnings_)
