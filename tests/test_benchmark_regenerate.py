@@ -66,7 +66,7 @@ def test_paired_p_values_are_holm_corrected_across_the_whole_table(tmp_path: Pat
     assert paired["cohort"].nunique() == 2
     assert paired["p_holm"].tolist() == pytest.approx(holm(paired["p"].tolist()), nan_ok=True)
     tests = int(paired["p"].notna().sum())
-    assert f"Holm-corrected across the whole table ({tests} tests)" in (tmp_path / "results.md").read_text()
+    assert f"Holm-corrected across the whole table ({tests} tests;" in (tmp_path / "results.md").read_text()
 
 
 def test_variants_are_one_more_axis_and_name_their_run_folders(tmp_path: Path) -> None:
