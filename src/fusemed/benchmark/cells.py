@@ -28,8 +28,9 @@ def simulate_job(job: CohortJob, progress: Callable[[int, int], None] | None = N
         return root
     from fusemed.simulate import simulate_cohort
 
+    sites = {} if s.site_seed is None else {"site_seed": s.site_seed}
     return simulate_cohort(s.scenario, job.folder, n_subjects=s.subjects, seed=s.seed, spacing=s.spacing,
-                           missing=job.missing, missing_scheme=s.scheme, sites=s.sites, progress=progress)
+                           missing=job.missing, missing_scheme=s.scheme, sites=s.sites, progress=progress, **sites)
 
 
 def train_cell(cell: Cell, callbacks: Sequence[Any] = ()) -> Path:
@@ -45,11 +46,12 @@ def train_cell(cell: Cell, callbacks: Sequence[Any] = ()) -> Path:
     config = TrainConfig(cohort=cell.cohort_dir, fusion=cell.fusion, uncertainty=cell.uncertainty,
                          seed=cell.seed, **options)
     run = train_run(config, cell.run_dir, callbacks=callbacks)
-    if cell.transfer_dir is not None:  # new patients: every fold model, the run's saved post-hoc steps
-        from fusemed.benchmark.grid import TRANSFER
+    for name, cohort in cell.transfers.items():  # new patients: every fold model, the run's post-hoc steps
+        from fusemed.benchmark.grid import transfer_folder
         from fusemed.training import evaluate_run
 
-        evaluate_run(run, cell.transfer_dir, run / TRANSFER)
+        if not (run / transfer_folder(name) / "metrics.json").is_file():
+            evaluate_run(run, cohort, run / transfer_folder(name))
     return run
 
 

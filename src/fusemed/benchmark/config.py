@@ -40,6 +40,13 @@ class TransferSpec(BaseModel):
 
     subjects: int = Field(400, ge=20)
     seed: int = Field(1, ge=0, description="simulator seed of the new cohort (differs from the training one)")
+    sites: Literal["same", "new"] = Field(
+        "same", description="same: new patients scanned at the training cohort's sites (what cross-validation "
+                            "promises); new: new scanner parameters at every site too (a shift)")
+
+    @property
+    def name(self) -> str:
+        return f"n{self.subjects}-s{self.seed}-{self.sites}-sites"
 
 
 class CohortGrid(BaseModel):
@@ -60,7 +67,11 @@ class CohortGrid(BaseModel):
     target: str | None = Field(None, description="the target these cohorts are trained on (default: train.target)")
     baselines: list[str] | None = Field(None, description="classical baselines for these cohorts (default: the "
                                                           "grid's)")
-    transfer: TransferSpec | None = Field(None, description="also predict a new simulated cohort (simulator only)")
+    transfer: list[TransferSpec] = Field(default_factory=list,
+                                         description="also predict new simulated cohorts (simulator only)")
+    site_seed: int | None = Field(None, description="seed of the simulated sites (default: seed)")
+
+    _transfer = field_validator("transfer", mode="before")(classmethod(lambda cls, v: [] if v is None else _as_list(v)))
 
     _missing = field_validator("missing", mode="before")(classmethod(lambda cls, v: _as_list(v)))
 
@@ -82,7 +93,7 @@ class CohortGrid(BaseModel):
 
         if self.path is not None:
             raise ValueError("give either `dataset:` or `path:`, not both")
-        if self.transfer is not None:
+        if self.transfer:
             raise ValueError("`transfer:` draws new subjects from the simulator; a dataset has no generator")
         ignored = [k for k in _SIMULATOR_KEYS if k in self.model_fields_set]
         if "subjects" in self.model_fields_set and not takes_subjects(self.dataset):

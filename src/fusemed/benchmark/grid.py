@@ -56,7 +56,7 @@ class Cell:
     train: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     variant: str = ""
-    transfer_dir: Path | None = None
+    transfers: dict[str, Path] = field(default_factory=dict)  # new cohorts predicted: name -> cohort folder
 
     @property
     def name(self) -> str:
@@ -70,13 +70,14 @@ class Cell:
 
     @property
     def complete(self) -> bool:
-        """Trained, and evaluated on the grid's new cohort if it has one."""
-        return run_complete(self.run_dir) and (self.transfer_dir is None
-                                               or (self.run_dir / TRANSFER / "metrics.json").is_file())
+        """Trained, and evaluated on every new cohort of the grid."""
+        return run_complete(self.run_dir) and all((self.run_dir / transfer_folder(name) / "metrics.json").is_file()
+                                                  for name in self.transfers)
 
 
-#: where a cell's predictions of the grid's new cohort go, inside its run folder
-TRANSFER = "transfer"
+def transfer_folder(name: str) -> str:
+    """Where a cell's predictions of a new cohort go, inside its run folder."""
+    return f"transfer-{name}"
 
 
 def cohort_complete(folder: Path, *, truth: bool = True) -> bool:
@@ -103,21 +104,22 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
         for cohort_id, missing in spec.cohort_ids():
             folder = Path(spec.path) if spec.path is not None else out / "cohorts" / cohort_id
             jobs.append(CohortJob(cohort_id, missing, folder, spec))
-    new_cohorts = {}  # training cohort id -> the new cohort its cells predict
+    new_cohorts: dict[str, dict[str, Path]] = {}  # training cohort id -> {name: new cohort it predicts}
     for job in list(jobs):
-        if job.spec.transfer is not None:
-            t = job.spec.transfer
-            spec = job.spec.model_copy(update={"subjects": t.subjects, "seed": t.seed, "transfer": None})
-            new_id = f"{job.cohort_id}-new-n{t.subjects}-s{t.seed}"
+        for t in job.spec.transfer:
+            site_seed = job.spec.site_seed if job.spec.site_seed is not None else job.spec.seed
+            spec = job.spec.model_copy(update={"subjects": t.subjects, "seed": t.seed, "transfer": [],
+                                               "site_seed": site_seed if t.sites == "same" else None})
+            new_id = f"{job.cohort_id}-new-{t.name}"
             jobs.append(CohortJob(new_id, job.missing, out / "cohorts" / new_id, spec))
-            new_cohorts[job.cohort_id] = out / "cohorts" / new_id
+            new_cohorts.setdefault(job.cohort_id, {})[t.name] = out / "cohorts" / new_id
     ids = [j.cohort_id for j in jobs]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ValueError(f"benchmark {config.name!r}: cohorts listed twice: {', '.join(duplicates)}")
     cells = []
     for job in jobs:
-        if job.cohort_id not in new_cohorts and any(job.folder == f for f in new_cohorts.values()):
+        if any(job.folder in named.values() for named in new_cohorts.values()):
             continue  # a new cohort is predicted, not trained on
         for fusion in config.fusions:
             for unc in config.uncertainty:
@@ -141,7 +143,7 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
             seen.setdefault(cell.run_dir, cell)
         cells = list(seen.values())
     for cell in cells:
-        cell.transfer_dir = new_cohorts.get(cell.cohort_id)
+        cell.transfers = new_cohorts.get(cell.cohort_id, {})
     return jobs, cells
 
 

@@ -54,7 +54,8 @@ def draw_cohort(
     ``observed=False`` skips it when only the latents or the missingness are wanted."""
     anat = anatomy or load_anatomy()
     scenario = Scenario.create(config, anat)
-    sites = draw_sites(np.random.default_rng([config.seed, 0]), config.sites, config.spacing, config.missing_scheme)
+    site_seed = config.seed if config.site_seed is None else config.site_seed
+    sites = draw_sites(np.random.default_rng([site_seed, 0]), config.sites, config.spacing, config.missing_scheme)
     records = []
     for i in range(config.n_subjects):
         rng = np.random.default_rng([config.seed, 1, i])
@@ -169,7 +170,7 @@ def simulate_cohort(
         progress: called as progress(done, total) after each subject.
         layout: "cohort" (cohort.yaml + manifest.csv beside BIDS-like folders) or "bids" (a BIDS dataset
             with sidecars and derivatives, for `fusemed import bids`; same arrays, same cohort once imported).
-        options: other `SimulationConfig` fields (patient_fraction, mri_negative_cnr).
+        options: other `SimulationConfig` fields (patient_fraction, mri_negative_cnr, site_seed).
 
     Examples:
         >>> simulate_cohort("coma", "coma-demo", n_subjects=20, seed=1)  # doctest: +SKIP

@@ -39,6 +39,9 @@ class SimulationConfig(BaseModel):
     missing: float = Field(default=0.0, ge=0.0, le=0.9, description="per-modality missingness rate")
     missing_scheme: str = "mcar"
     sites: int = Field(default=3, ge=1, le=26)
+    site_seed: int | None = Field(
+        default=None, ge=0, description="seed of the sites' scanner parameters (default: `seed`); give the "
+                                        "training cohort's seed to draw new patients at the same sites")
     patient_fraction: float = Field(default=0.5, gt=0.0, lt=1.0, description="epilepsy: share of patients")
     mri_negative_cnr: float = Field(
         default=1.0, gt=0.0, description="epilepsy: a lesion with T1 and FLAIR CNR below this is MRI-negative"
