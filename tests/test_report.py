@@ -186,3 +186,22 @@ def test_survival_run_shows_its_c_index_without_binary_curves(tmp_path: Path, th
     assert "C-index: per-fold mean ± SD" in html  # the caption says how it was computed
     survival = load_run(run)
     assert survival.task_kind == "survival" and not survival.binary  # kept out of ROC/calibration curves
+
+
+def test_patient_cards_go_to_a_run_whose_members_disagree(tmp_path: Path) -> None:
+    """A better baseline with one deterministic member (epistemic 0 everywhere) does not get the cards: they
+    exist to show how sure a model is, so they go to the best run that has epistemic uncertainty to show."""
+    from fusemed.report.cards import focus_run, select_cards
+    from fusemed.report.runs import load_run
+
+    cohort = make_report_cohort(tmp_path / "cohort", n=60)
+    baseline = make_run(tmp_path / "logistic", cohort, "logistic", strength=1.0, noise=0.2)
+    frame = pd.read_csv(baseline / "predictions.csv")
+    frame["epistemic"] = 0.0
+    frame["aleatoric"] = frame["entropy"]
+    frame.to_csv(baseline / "predictions.csv", index=False)
+    network = make_run(tmp_path / "hemis", cohort, "hemis", strength=0.6, noise=1.0)
+    chosen = focus_run([load_run(baseline), load_run(network)])
+    assert chosen is not None and chosen.fusion == "hemis"
+    wrong = select_cards(chosen)["wrong"]
+    assert wrong and all(card.epistemic > 0 for card in wrong)

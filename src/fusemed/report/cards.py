@@ -95,16 +95,18 @@ def select_cards(run: RunData, k: int = 4) -> dict[str, list[Card]]:
 
 
 def focus_run(runs: list[RunData]) -> RunData | None:
-    """The run whose patients get cards: the best-AUROC binary run that has uncertainty columns, else the best."""
+    """The run whose patients get cards: the best-AUROC binary run whose members disagree somewhere (epistemic
+    uncertainty to show: MC dropout, ensembles, evidential), else one with uncertainty columns, else the best."""
     from fusemed.evaluation.stats import auroc
 
     binary = [r for r in runs if r.binary]
     if not binary:
         return None
 
-    def key(r: RunData) -> tuple[bool, float]:
+    def key(r: RunData) -> tuple[bool, bool, float]:
         f = r.labelled()
         value = auroc(f["y_true"].to_numpy(), f["p"].to_numpy())
-        return ("entropy" in f.columns or "conformal_set" in f.columns, -1.0 if math.isnan(value) else value)
+        members = "epistemic" in f.columns and bool((f["epistemic"].fillna(0) > 0).any())
+        return members, "entropy" in f.columns or "conformal_set" in f.columns, -1.0 if math.isnan(value) else value
 
     return max(binary, key=key)
