@@ -7,9 +7,11 @@ collecting machine, its clock or the invocation.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from report_factory import stub_simulate, stub_train
@@ -112,3 +114,31 @@ def test_every_committed_grid_is_valid_and_either_regenerable_or_says_it_is_not(
         assert any((results / "runs").glob("*/*/predictions.csv")), f"{results}: table without raw results"
     else:
         assert "NOT YET REGENERATED" in path.read_text(), f"{path}: no committed table and no header saying so"
+
+
+def test_a_detection_table_has_matched_operating_points_and_an_froc_figure(tmp_path: Path) -> None:
+    """Detection rows are compared at specificity 0.8 / 0.9 and <= 1 FP/patient, with one FROC per cohort."""
+    from fusemed.benchmark.results import write_results
+    from fusemed.run import Run
+    from fusemed.run.run import RunTask
+
+    config = BenchmarkConfig(name="det", task="detection", cohorts=[{"scenario": "epilepsy", "subjects": 20}],
+                             fusions=["zscore", "unet"], seeds=[0, 1, 2])
+    jobs, cells = plan(config, tmp_path)
+    for i, cell in enumerate(cells):
+        Run.create(cell.run_dir, "detection", RunTask("lesion", "mask", 1))
+        metrics = {"n_patients": 10, "n_controls": 10, "n_unscored_patients": i % 2, "sens_at_spec80": 0.5 + i / 20,
+                   "spec_at_spec80": 0.8, "fp_at_spec80": 0.4, "sens_at_spec90": 0.4, "sens_at_fp1": 0.6,
+                   "mri_negative": {"sens_at_spec80": 0.3}, "mri_visible": {"sens_at_spec80": 0.9}}
+        (cell.run_dir / "metrics.json").write_text(json.dumps(metrics))
+        thresholds = np.linspace(0.05, 0.95, 5)
+        pd.DataFrame({"threshold": thresholds, "sensitivity": 1 - thresholds, "fp_per_patient": 2 * (1 - thresholds),
+                      "specificity": thresholds}).to_csv(cell.run_dir / "froc.csv", index=False)
+        (cell.run_dir / "detections.csv").write_text("subject\n")
+    write_results(config, jobs, cells, tmp_path, report=False)
+    text = (tmp_path / "results.md").read_text()
+    for column in ("sens_at_spec80", "sens_at_spec90", "sens_at_fp1", "mri_negative.sens_at_spec80",
+                   "n_unscored_patients"):
+        assert column in text, column
+    figure = tmp_path / "figures" / f"froc-{cells[0].cohort_id}.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG" and f"figures/{figure.name}" in text

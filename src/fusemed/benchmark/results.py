@@ -54,9 +54,33 @@ def _model(cell: Cell) -> str:
 
 
 #: detection metrics shown in results.md (results.csv keeps them all)
-DETECTION_COLUMNS = ["cohort", "missing", "detector", "seed", "n_patients", "n_controls", "sensitivity",
-                     "sensitivity_margin20", "specificity", "fp_per_patient", "top5", "ppv", "dice", "cluster_ece",
-                     "mri_negative.sensitivity", "mri_negative.top5"]
+DETECTION_COLUMNS = ["cohort", "missing", "detector", "seed", "n_patients", "n_controls", "n_unscored_patients",
+                     "sens_at_spec80", "sens_at_spec90", "sens_at_fp1", "mri_negative.sens_at_spec80",
+                     "mri_negative.sens_at_spec90", "mri_visible.sens_at_spec80", "sensitivity", "specificity",
+                     "fp_per_patient", "top5", "dice", "cluster_ece"]
+
+
+def froc_figures(cells: list[Cell], out: Path) -> str:
+    """One FROC figure per cohort (``figures/froc-<cohort>.png``, every detector and seed on it) and the
+    markdown that shows them: detection is compared at matched operating points, not at each detector's own."""
+    import base64
+
+    from fusemed.report.lesion import _flat_metrics, froc_figure
+
+    lines = []
+    for cohort in dict.fromkeys(c.cohort_id for c in cells):
+        curves, points = {}, {}
+        for cell in (c for c in cells if c.cohort_id == cohort and (c.run_dir / "froc.csv").is_file()):
+            curves[cell.run_dir.name] = pd.read_csv(cell.run_dir / "froc.csv")
+            points[cell.run_dir.name] = _flat_metrics(load_run(cell.run_dir).metrics)
+        if not curves:
+            continue
+        figure = froc_figure(curves, points)
+        path = out / "figures" / f"froc-{cohort}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(figure.uri.split(",", 1)[1]))
+        lines.append(f"\n![FROC, {cohort}](figures/{path.name})\n\n{figure.caption}\n")
+    return "".join(lines)
 
 
 def _detection_frame(cells: list[Cell]) -> pd.DataFrame:
@@ -233,7 +257,7 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
     if config.task == "detection":
         frame, patterns = _detection_frame(cells), pd.DataFrame()
         shown = frame[[c for c in DETECTION_COLUMNS if c in frame.columns]] if not frame.empty else frame
-        body = markdown_table(shown)
+        body = markdown_table(shown) + froc_figures(cells, out)
     else:
         frame, patterns = _cell_frame(jobs, cells, config.n_boot)
         paired = _paired_frame(jobs, cells, config.n_boot)
