@@ -138,10 +138,23 @@ def test_hemis_missing_modality_has_no_influence():
     present = torch.tensor([[True, False, True], [True, False, False]])
     noisy = x.clone()
     noisy[:, 1] = 100 * torch.randn_like(noisy[:, 1])
+    nan = x.clone()
+    nan[:, 1] = float("nan")  # the fusion contract: an absent modality is replaced, never multiplied by 0
     with torch.no_grad():
         torch.testing.assert_close(net(x, present), net(noisy, present))
+        torch.testing.assert_close(net(x, present), net(nan, present))
         # and a present modality does matter
         assert not torch.allclose(net(x, present), net(x, torch.ones(2, 3, dtype=torch.bool)))
+
+
+def test_mc_dropout_maps_are_seeded_and_carry_uncertainty(fitted):
+    det = fitted["hemis-unet"]
+    det.params["mc_samples"] = 2  # through fusemed.uncertainty.MCDropout (another test may have set 1)
+    case = make_case("sub-mc", 52, lesion_at=(12, 12, 12))
+    a, b = det.predict(case), det.predict(case)
+    np.testing.assert_array_equal(np.asarray(a.prob.dataobj), np.asarray(b.prob.dataobj))
+    assert np.asarray(a.uncertainty.dataobj).max() > 0
+    assert not any(m.training for m in det.net_.modules())  # the wrapper restores eval mode
 
 
 def test_ae_score_ignores_a_missing_modality(fitted):

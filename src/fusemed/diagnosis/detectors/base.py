@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.grid import CommonGrid, foreground, normalise
 from fusemed.diagnosis.registration import mni_template, register_to_template
 from fusemed.io import atomic_save, atomic_write_text
+from fusemed.uncertainty import MCDropout
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,14 @@ class DetectionMaps:
     prob: nib.Nifti1Image | np.ndarray
     uncertainty: nib.Nifti1Image | np.ndarray
     space: str = "volume"
+
+
+def mc_passes(net: torch.nn.Module, n: int, seed: int) -> Callable[..., torch.Tensor]:
+    """`net`'s predictions as `(K, B, ...)`: K seeded MC-dropout passes (`fusemed.uncertainty.MCDropout`,
+    only dropout layers stochastic; same seed, same maps), or its one deterministic pass when `n` <= 1."""
+    if n <= 1:
+        return lambda *args: net.eval()(*args)[None]
+    return MCDropout(net, n_samples=n, seed=seed)
 
 
 def get_detector(name: str) -> type[Detector]:

@@ -2,8 +2,9 @@
 
 Both train on class-balanced patches (MONAI `RandCropByPosNegLabel`: as many patches centred on
 lesion voxels as on background), with `DiceFocalLoss` against the extreme imbalance of small
-lesions, modality dropout, and predict with `sliding_window_inference`; MC dropout (several
-stochastic passes) gives the uncertainty map (variance of the passes).
+lesions, modality dropout, and predict with `sliding_window_inference`; MC dropout
+(`fusemed.uncertainty.MCDropout`, several stochastic passes) gives the uncertainty map (variance of
+the passes).
 
 Each modality enters as two channels: its intensity and its z-score against the fit split's
 controls at the same template location (`fusemed.diagnosis.normative`). Trained on intensities
@@ -28,8 +29,9 @@ from monai.transforms.utils import map_binary_to_indices
 from torch import nn
 
 from fusemed.diagnosis.data import DetectionCase
-from fusemed.diagnosis.detectors.base import Detector
+from fusemed.diagnosis.detectors.base import Detector, mc_passes
 from fusemed.diagnosis.normative import NormativeModel
+from fusemed.models.fusion.base import masked_moments
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,9 @@ class HeMISNet(nn.Module):
     """HeMIS (Havaei et al., MICCAI 2016): one encoder per modality, fused by the mean and variance
     of the PRESENT modalities' feature maps, then a shared decoder. (B, M, D, H, W) -> (B, 1, D, H, W).
 
-    An absent modality's encoder output is excluded from the statistics, so its input values have
-    no influence at all; variance is 0 with one modality present.
+    The statistics are `fusemed.models.fusion.base.masked_moments`, the helper of the `hemis` fusion:
+    an absent modality's feature map is replaced, not multiplied by 0, so its input values (NaN
+    included) have no influence at all; variance is 0 with one modality present.
     """
 
     def __init__(self, n_mod: int, channels: tuple[int, ...], dropout: float, features: int = 8,
@@ -71,10 +74,7 @@ class HeMISNet(nn.Module):
     def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         k = self.per_mod
         feats = torch.stack([enc(x[:, i * k:(i + 1) * k]) for i, enc in enumerate(self.encoders)], dim=1)
-        w = present.to(x.dtype)[:, :, None, None, None, None]
-        n = w.sum(1).clamp(min=1.0)
-        mean = (feats * w).sum(1) / n
-        var = (((feats - mean[:, None]) ** 2) * w).sum(1) / n
+        mean, var = masked_moments(feats, present)  # (B, F, D, H, W) each
         return self.decoder(torch.cat([mean, var], dim=1))
 
 
@@ -183,17 +183,12 @@ class VoxelNetDetector(Detector):
         pt = torch.from_numpy(present)[None]
         roi = [min(p["patch"], s) for s in self.grid_.shape]
 
-        def run(patch: torch.Tensor) -> torch.Tensor:
-            return torch.sigmoid(self.net_(patch, pt.expand(patch.shape[0], -1)))
+        passes = mc_passes(self.net_, int(p["mc_samples"]), self.seed)
 
-        n = max(1, int(p["mc_samples"]))
-        for m in self.net_.modules():  # MC dropout: dropout stays stochastic, norms stay in eval mode
-            if isinstance(m, nn.Dropout | nn.Dropout3d):
-                m.train(n > 1)
-        outs = [sliding_window_inference(xt, roi, 4, run, overlap=p["overlap"])[0, 0].numpy()
-                for _ in range(n)]
-        self.net_.eval()
-        stack = np.stack(outs)
+        def run(patch: torch.Tensor) -> torch.Tensor:  # (B, C, d, h, w) -> (B, K, d, h, w): passes as channels
+            return torch.sigmoid(passes(patch, pt.expand(patch.shape[0], -1)))[:, :, 0].transpose(0, 1)
+
+        stack = sliding_window_inference(xt, roi, 4, run, overlap=p["overlap"])[0].numpy()
         return stack.mean(0), stack.var(0)
 
     def _state(self) -> tuple[dict, dict[str, torch.Tensor]]:
