@@ -63,6 +63,10 @@ class SurfaceGNNDetector(Detector):
         self.global_sd_ = feats.std((0, 1)) + 1e-6
         controls = feats[[not c.is_patient for c in cases]]
         ref = controls if len(controls) >= 2 else feats
+        self.decisions_.update(normative=len(controls) >= 2, normative_reason=(
+            f"per-vertex z-scores against the fit split's {len(controls)} controls" if len(controls) >= 2 else
+            f"the fit split has {len(controls)} controls (< 2): per-vertex z-scores against all {len(feats)} "
+            f"fitting subjects"))
         self.vertex_mean_ = ref.mean(0)
         self.vertex_sd_ = np.sqrt(ref.var(0) + (0.5 * self.global_sd_) ** 2)
         xs = [self._features(c) for c in cases]
