@@ -149,11 +149,17 @@ def test_hemis_missing_modality_has_no_influence():
         assert not torch.allclose(net(x, present), net(x, torch.ones(2, 3, dtype=torch.bool)))
 
 
-def test_mc_dropout_maps_are_seeded_and_carry_uncertainty(fitted):
+def test_mc_dropout_maps_are_seeded_and_carry_uncertainty(fitted, monkeypatch):
+    from fusemed.uncertainty import MCDropout
+
     det = fitted["hemis-unet"]
-    det.params["mc_samples"] = 2  # through fusemed.uncertainty.MCDropout (another test may have set 1)
+    det.params["mc_samples"] = 2  # (another test may have set 1)
+    calls, call = [], MCDropout.__call__
+    monkeypatch.setattr(MCDropout, "__call__",
+                        lambda self, *a, **k: calls.append(self.n_samples) or call(self, *a, **k))
     case = make_case("sub-mc", 52, lesion_at=(12, 12, 12))
     a, b = det.predict(case), det.predict(case)
+    assert calls and set(calls) == {2}  # the package's wrapper, not a copy of it
     np.testing.assert_array_equal(np.asarray(a.prob.dataobj), np.asarray(b.prob.dataobj))
     assert np.asarray(a.uncertainty.dataobj).max() > 0
     assert not any(m.training for m in det.net_.modules())  # the wrapper restores eval mode
