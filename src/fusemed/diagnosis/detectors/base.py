@@ -170,7 +170,7 @@ class Detector:
         if controls:
             peaks = np.array([map_peak(self, self.predict(c)) for c in controls])
             who = f"{len(controls)} held-out controls"
-            rule = f"quantile {quantile:g} of {who}' map peaks (share of controls without a cluster)"
+            rule = f"quantile {quantile:g} of the map peaks of {who}: the share of controls without a cluster"
         else:
             lesions = [(c, truth_of(self, c)[0]) for c in cases if c.is_patient]
             lesions = [(c, lesion) for c, lesion in lesions if lesion is not None]
@@ -178,8 +178,8 @@ class Detector:
                 return
             peaks = np.array([map_peak(self, self.predict(c), lesion) for c, lesion in lesions])
             who = f"{len(lesions)} held-out patients (no control to calibrate on)"
-            rule = (f"quantile {quantile:g} of {who}' peaks outside their lesions (share of patients "
-                    f"without a false-positive cluster)")
+            rule = (f"quantile {quantile:g} of the map peaks outside the lesion of {who}: the share of "
+                    f"patients without a false-positive cluster")
         q = float(np.quantile(peaks, quantile))
         if q <= 0.0:
             self.warn(f"none of {who} shows a false-positive cluster at any threshold; "
