@@ -158,3 +158,66 @@ def test_detection_config_merges_flags_and_params_and_names_unknown_keys(tmp_pat
     path.write_text("task: detection\ncohort: cohort\nepochs: 3\n")
     with pytest.raises(ValidationError, match="epochs"):
         DetectionConfig.from_yaml(path)
+
+
+@pytest.fixture(scope="module")
+def patients_only_dir(tmp_path_factory) -> Path:
+    """A hand-made lesion cohort as most public datasets are: patients only (no controls, no diagnosis
+    column), T1 + FLAIR + expert masks, in two voxel orders and three grid shapes."""
+    root = tmp_path_factory.mktemp("ms")
+    rows = []
+    for i in range(10):
+        s = f"sub-{i:02d}"
+        case = make_case(s, 200 + i, lesion_at=CENTRES[i % 4], amplitude=2.0, las=i % 2 == 1,
+                         modalities=("t1", "flair"), shape=[(24, 24, 24), (24, 26, 22), (22, 24, 26)][i % 3])
+        (root / s).mkdir()
+        row = {"subject": s}
+        for m, img in {**case.volumes, "lesion": case.lesion}.items():
+            nib.save(img, root / s / f"{m}.nii.gz")
+            row[m] = f"{s}/{m}.nii.gz"
+        rows.append(row)
+    spec = CohortSpec.model_validate({
+        "name": "patients-only", "modalities": {"t1": {"kind": "volume"}, "flair": {"kind": "volume"}},
+        "targets": {"lesion": {"kind": "mask", "reference": "t1"}}})
+    write_cohort(root, spec, pd.DataFrame(rows))
+    return root
+
+
+def test_supervised_detector_trains_and_predicts_on_a_patients_only_cohort(patients_only_dir, tmp_path):
+    """`fusemed train --target lesion --model unet` on patients only: no normative channels, threshold from
+    held-out patients outside their lesions, specificity null (not invented), maps on each input's grid."""
+    from typer.testing import CliRunner
+
+    from fusemed.cli.main import app
+
+    run, config = tmp_path / "unet", tmp_path / "detect.yaml"
+    config.write_text("task: detection\nregistration: none\nmodalities: [t1, flair]\ncalibration_fraction: 0.5\n"
+                      "params: {epochs: 20, patch: 16, samples_per_case: 4, channels: [8, 16, 32], mc_samples: 2}\n")
+    result = CliRunner().invoke(app, ["train", "--cohort", str(patients_only_dir), "--target", "lesion",
+                                      "--model", "unet", "--out", str(run), "--seed", "0", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    det, _, _ = load_detector(run)
+    assert det.decisions_["normative"] is False and "no controls" in det.decisions_["normative_reason"]
+    assert "patients" in det.decisions_["threshold_rule"] and 0 < det.threshold_ < 1
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_controls"] == 0 and metrics["n_patients"] >= 2
+    assert metrics["specificity"] is None and metrics["sens_at_spec80"] is None and metrics["sens_at_spec90"] is None
+    assert metrics["sens_at_fp1"] is not None and metrics["sensitivity"] >= 0.5
+    assert metrics["decisions"] == det.decisions_
+    assert any("specificity undefined" in w for w in metrics["warnings"])
+    out = predict_detector(run, patients_only_dir, tmp_path / "maps")
+    for s in (f"sub-{i:02d}" for i in range(10)):  # every input's own shape, affine and voxel order
+        t1 = nib.load(patients_only_dir / s / "t1.nii.gz")
+        for kind in ("prob", "uncertainty", "clusters"):
+            img = nib.load(out / f"{s}_{kind}.nii.gz")
+            assert img.shape == t1.shape, (s, kind)
+            np.testing.assert_allclose(img.affine, t1.affine)
+
+
+@pytest.mark.parametrize("name", ["zscore", "ae", "siamese-ocsvm"])
+def test_controls_only_detector_refuses_a_cohort_without_controls(patients_only_dir, tmp_path, name):
+    with pytest.raises(ValueError, match="has none") as err:
+        train_detector(patients_only_dir, name, tmp_path / "run", registration="none")
+    message = str(err.value)
+    assert str(patients_only_dir) in message and "controls only" in message and "unet" in message
+    assert not (tmp_path / "run").exists()  # refused before a run folder is written

@@ -121,6 +121,8 @@ def test_unsupervised_detectors_ignore_patients_when_fitting(cases):
     a = get_detector("zscore")(registration="none").fit(cases)
     b = get_detector("zscore")(registration="none").fit([c for c in cases if not c.is_patient])
     np.testing.assert_allclose(a.norm_.mean, b.norm_.mean)
+    with pytest.raises(ValueError, match="controls only.*none of the 4 fitting subjects is a control"):
+        get_detector("zscore")(registration="none").fit([c for c in cases if c.is_patient])
 
 
 @pytest.mark.parametrize("name", ["hemis-unet", "unet"])
@@ -138,10 +140,29 @@ def test_hemis_missing_modality_has_no_influence():
     present = torch.tensor([[True, False, True], [True, False, False]])
     noisy = x.clone()
     noisy[:, 1] = 100 * torch.randn_like(noisy[:, 1])
+    nan = x.clone()
+    nan[:, 1] = float("nan")  # the fusion contract: an absent modality is replaced, never multiplied by 0
     with torch.no_grad():
         torch.testing.assert_close(net(x, present), net(noisy, present))
+        torch.testing.assert_close(net(x, present), net(nan, present))
         # and a present modality does matter
         assert not torch.allclose(net(x, present), net(x, torch.ones(2, 3, dtype=torch.bool)))
+
+
+def test_mc_dropout_maps_are_seeded_and_carry_uncertainty(fitted, monkeypatch):
+    from fusemed.uncertainty import MCDropout
+
+    det = fitted["hemis-unet"]
+    det.params["mc_samples"] = 2  # (another test may have set 1)
+    calls, call = [], MCDropout.__call__
+    monkeypatch.setattr(MCDropout, "__call__",
+                        lambda self, *a, **k: calls.append(self.n_samples) or call(self, *a, **k))
+    case = make_case("sub-mc", 52, lesion_at=(12, 12, 12))
+    a, b = det.predict(case), det.predict(case)
+    assert calls and set(calls) == {2}  # the package's wrapper, not a copy of it
+    np.testing.assert_array_equal(np.asarray(a.prob.dataobj), np.asarray(b.prob.dataobj))
+    assert np.asarray(a.uncertainty.dataobj).max() > 0
+    assert not any(m.training for m in det.net_.modules())  # the wrapper restores eval mode
 
 
 def test_ae_score_ignores_a_missing_modality(fitted):
@@ -156,3 +177,24 @@ def test_ae_score_ignores_a_missing_modality(fitted):
     np.testing.assert_array_equal(unc_noisy, unc)
     # the presence flag is what hides it: flagged present, the same noise dominates the score
     assert det._raw_score(noisy, np.ones(3, bool), fg)[0].max() > 10 * raw.max()
+
+
+def test_map_peak_outside_the_lesion_is_the_false_positive_peak(fitted):
+    """What a patients-only threshold is calibrated on: the highest threshold with a cluster NOT overlapping
+    the lesion, found from the top down (lower down, the false blob merges with the lesion's through a bridge)."""
+    import nibabel as nib
+
+    from fusemed.diagnosis import DetectionMaps
+    from fusemed.diagnosis.detect import map_peak
+
+    prob = np.zeros((24, 24, 24), np.float32)
+    prob[4:9, 10:15, 10:15] = 0.9  # on the lesion
+    prob[15:20, 10:15, 10:15] = 0.6  # a false positive
+    prob[9:15, 11:14, 11:14] = 0.3  # a bridge: below 0.3 the two are one cluster, which hits the lesion
+    lesion = np.zeros(prob.shape, bool)
+    lesion[5:8, 11:14, 11:14] = True
+    maps = DetectionMaps(nib.Nifti1Image(prob, np.diag([2.0, 2.0, 2.0, 1.0])), None)
+    det = fitted["zscore"]
+    assert map_peak(det, maps) == pytest.approx(0.9, abs=0.01)  # a control: any cluster
+    assert map_peak(det, maps, lesion) == pytest.approx(0.6, abs=0.01)
+    assert map_peak(det, maps, np.ones(prob.shape, bool)) == 0.0

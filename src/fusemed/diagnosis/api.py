@@ -44,7 +44,7 @@ def _write_nifti(path: Path, img: nib.Nifti1Image) -> None:
 
 def _split(cases: list[DetectionCase], test_fraction: float, calibration_fraction: float,
            seed: int) -> dict[str, str]:
-    """Subject -> split, stratified by patient/control so every split has both."""
+    """Subject -> split, stratified by patient/control (every split has both when the cohort has both)."""
     rng = np.random.default_rng(seed)
     out = {}
     for group in (True, False):
@@ -72,7 +72,10 @@ def train_detector(cohort_dir: str | Path, model: str, out: str | Path, *, targe
     """Fit detector `model` on a cohort's `fit` split, calibrate its threshold and cluster confidence
     on its `calibration` split, keep a `test` split for `evaluate_detector`; returns the run folder.
 
-    Unsupervised detectors see only the controls of the fit split; patients in it are unused.
+    Unsupervised detectors see only the controls of the fit split; patients in it are unused, and a
+    cohort without controls is refused for them. Supervised detectors take a patients-only cohort:
+    no normative channels, threshold calibrated on held-out patients outside their lesions, specificity
+    null (see `decisions` in the detector's config.json and metrics.json).
     Keywords are those of `DetectionConfig` (see there); `train_from_config` takes the record itself.
     """
     cfg = DetectionConfig(cohort=Path(cohort_dir), target=target, model=model, modalities=modalities,
@@ -87,8 +90,9 @@ def train_from_config(cfg: DetectionConfig, out: str | Path) -> Path:
     `RUN/config.yaml` (detector name canonical, hyperparameters complete)."""
     cohort_dir, out = Path(cfg.cohort), Path(out)
     klass = get_detector(cfg.model)
-    out.mkdir(parents=True, exist_ok=True)
     cases = cases_from_cohort(cohort_dir, target=cfg.target)
+    _check_controls(klass, cases, cohort_dir, cfg.target)
+    out.mkdir(parents=True, exist_ok=True)
     Run.create(out, "detection", RunTask(cfg.target, _target_kind(cohort_dir, cfg.target), 2))
     split = _split(cases, cfg.test_fraction, cfg.calibration_fraction, cfg.seed)
     fit = [c for c in cases if split[c.subject] == "fit"]
@@ -109,6 +113,19 @@ def train_from_config(cfg: DetectionConfig, out: str | Path) -> Path:
     log.info("trained %s on %d subjects (%d for calibration, threshold %.3g) -> %s", klass.name, len(fit),
              len(cal), det.threshold_, out)
     return out
+
+
+def _check_controls(klass: type[Detector], cases: list[DetectionCase], cohort_dir: Path, target: str) -> None:
+    """Refuse a controls-only detector on a cohort without controls (supervised ones take any cohort)."""
+    if klass.supervised or any(not c.is_patient for c in cases):
+        return
+    from fusemed.diagnosis.detectors import DETECTORS
+
+    supervised = ", ".join(sorted(n for n, k in DETECTORS.items() if k.supervised))
+    raise ValueError(f"{cohort_dir}: detector {klass.name!r} learns healthy anatomy from controls only, and this "
+                     f"cohort has none: all {len(cases)} subjects are patients (a lesion in their {target!r} mask, "
+                     f"or diagnosis 1). Add healthy controls (an empty mask or diagnosis 0), or train a "
+                     f"supervised detector ({supervised}), which works on patients only")
 
 
 def _target_kind(cohort_dir: Path, target: str) -> str:
@@ -246,6 +263,7 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     metrics["n_unscored"] = len(cases) - len(scorable)  # subjects without any of the detector's modalities
     metrics["model"] = cfg.model
     metrics["threshold"] = det.threshold_
+    metrics["decisions"] = det.decisions_  # normative channels used or not, threshold rule, and why
     metrics["warnings"] = [*det.warnings_, *point_warnings]
     atomic_write_json(run / f"metrics{suffix}.json", metrics)
     atomic_write_csv(run / f"detections{suffix}.csv", per_subject_table(records))

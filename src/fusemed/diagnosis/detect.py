@@ -61,21 +61,35 @@ def detect(det: Detector, case: DetectionCase, calibrator: ClusterCalibrator | N
                                   mri_negative=mri_negative if case.is_patient else None)
 
 
-def map_peak(det: Detector, maps: DetectionMaps, steps: int = 16) -> float:
-    """The highest threshold at which `maps` still hold a cluster (same rule and minimum size as
-    `clusters_of`, on the maps' own grid); 0 when none even at 0. What makes a control a false
-    positive, hence what a specificity-targeted threshold is calibrated on."""
+def map_peak(det: Detector, maps: DetectionMaps, lesion: np.ndarray | None = None, steps: int = 16,
+             refine: int = 8) -> float:
+    """The highest threshold at which `maps` still hold a false-positive cluster (same rule and
+    minimum size as `clusters_of`, on the maps' own grid); 0 when none even at 0. Without `lesion`
+    (a control) every cluster is one; with it (bool, the maps' shape) only clusters not overlapping
+    it. What a specificity-targeted threshold is calibrated on.
+
+    Found from the top down (`steps` even steps, then `refine` bisections inside the step), not by
+    bisection over the whole range: "a false-positive cluster exists" is not monotone in the
+    threshold (lower down, clusters merge with the lesion's or fall under `min_size` apart)."""
     score = np.asarray(maps.prob if maps.space == "surface" else maps.prob.dataobj, dtype=float)
-    lo, hi = 0.0, float(score.max(initial=0.0))
-    if hi <= 0:
+    top = float(score.max(initial=0.0))
+    if top <= 0:
         return 0.0
-    for _ in range(steps):
+
+    def false_cluster(t: float) -> bool:
+        table, labels = clusters_of(det, maps, threshold=t)
+        ids = table["cluster"].to_numpy(dtype=int)
+        return bool(len(ids if lesion is None else ids[~np.isin(ids, np.unique(labels[lesion]))]))
+
+    step = top / steps
+    lo = next((t for t in np.arange(steps - 1, -1, -1) * step if false_cluster(float(t))), None)
+    if lo is None:
+        return 0.0
+    hi = lo + step
+    for _ in range(refine):
         mid = (lo + hi) / 2
-        if len(clusters_of(det, maps, threshold=mid)[0]):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+        lo, hi = (mid, hi) if false_cluster(mid) else (lo, mid)
+    return float(lo)
 
 
 def sweep_of(det: Detector, case: DetectionCase, maps: DetectionMaps, thresholds: np.ndarray,

@@ -117,16 +117,18 @@ def froc(sweeps: list[Sweep]) -> pd.DataFrame:
     })
 
 
+_POINT = ("sensitivity", "sensitivity_mri_negative", "sensitivity_mri_visible", "specificity", "fp_per_patient",
+          "threshold")
+
+
 def _read(curve: pd.DataFrame, ok: np.ndarray, name: str, warnings: list[str]) -> dict[str, float]:
     """The row of the lowest threshold where `ok` holds (the most sensitive admissible point)."""
-    cols = ("sensitivity", "sensitivity_mri_negative", "sensitivity_mri_visible", "specificity",
-            "fp_per_patient", "threshold")
     if not ok.any():
         warnings.append(f"{name}: no threshold of the grid reaches it (max specificity "
                         f"{np.nanmax(curve['specificity'], initial=np.nan):.3g}); reported as NaN")
-        return {c: float("nan") for c in cols}
+        return dict.fromkeys(_POINT, float("nan"))
     row = curve.iloc[int(np.flatnonzero(ok)[0])]
-    return {c: float(row[c]) for c in cols}
+    return {c: float(row[c]) for c in _POINT}
 
 
 def operating_points(curve: pd.DataFrame, specificities: tuple[float, ...] = TARGET_SPECIFICITIES,
@@ -139,9 +141,13 @@ def operating_points(curve: pd.DataFrame, specificities: tuple[float, ...] = TAR
     warnings: list[str] = []
     points = {}
     spec = curve["specificity"].to_numpy(float)
+    undefined = bool(np.isnan(spec).all())  # no scored control: specificity is undefined, not 0
+    if undefined:
+        warnings.append("specificity undefined (null): no control among the evaluated subjects (a patients-only "
+                        "cohort); sensitivity at a specificity target is null, read sensitivity at <= 1 FP/patient")
     for s in specificities:
-        points[f"spec{round(100 * s)}"] = _read(curve, np.nan_to_num(spec, nan=-1.0) >= s - 1e-12,
-                                                 f"specificity {s:g}", warnings)
+        points[f"spec{round(100 * s)}"] = dict.fromkeys(_POINT, float("nan")) if undefined else _read(
+            curve, np.nan_to_num(spec, nan=-1.0) >= s - 1e-12, f"specificity {s:g}", warnings)
     fp = curve["fp_per_patient"].to_numpy(float)
     points[f"fp{max_fp:g}"] = _read(curve, np.nan_to_num(fp, nan=np.inf) <= max_fp + 1e-12,
                                     f"<= {max_fp:g} FP/patient", warnings)

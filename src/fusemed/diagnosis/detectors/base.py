@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.grid import CommonGrid, foreground, normalise
 from fusemed.diagnosis.registration import mni_template, register_to_template
 from fusemed.io import atomic_save, atomic_write_text
+from fusemed.uncertainty import MCDropout
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,14 @@ class DetectionMaps:
     prob: nib.Nifti1Image | np.ndarray
     uncertainty: nib.Nifti1Image | np.ndarray
     space: str = "volume"
+
+
+def mc_passes(net: torch.nn.Module, n: int, seed: int) -> Callable[..., torch.Tensor]:
+    """`net`'s predictions as `(K, B, ...)`: K seeded MC-dropout passes (`fusemed.uncertainty.MCDropout`,
+    only dropout layers stochastic; same seed, same maps), or its one deterministic pass when `n` <= 1."""
+    if n <= 1:
+        return lambda *args: net.eval()(*args)[None]
+    return MCDropout(net, n_samples=n, seed=seed)
 
 
 def get_detector(name: str) -> type[Detector]:
@@ -87,6 +97,8 @@ class Detector:
         self.grid_: CommonGrid | None = None
         self.threshold_: float | None = None
         self.warnings_: list[str] = []  # recorded, saved with the detector and copied into metrics.json
+        # what fitting and calibration decided from the data, and why (saved; metrics.json["decisions"])
+        self.decisions_: dict[str, Any] = {}
 
     @property
     def min_voxels(self) -> float:
@@ -110,9 +122,12 @@ class Detector:
             log.warning("detector %r: %d subject(s) have none of %s and are left out of fitting",
                         self.name, len(cases) - len(usable), self.modalities)
         train = usable if self.supervised else [c for c in usable if not c.is_patient]
+        if not train and self.supervised:
+            raise ValueError(f"detector {self.name!r}: no subject to fit")
         if not train:
-            what = "cases" if self.supervised else "controls"
-            raise ValueError(f"detector {self.name!r}: no {what} to fit")
+            raise ValueError(f"detector {self.name!r} learns healthy anatomy from controls only, and none of "
+                             f"the {len(usable)} fitting subjects is a control (all have a lesion or "
+                             f"diagnosis 1); add healthy controls or use a supervised detector")
         torch.manual_seed(self.seed)
         if self.space == "volume":
             space = mni_template() if self.registration == "affine" else train[0].reference_image
@@ -132,30 +147,50 @@ class Detector:
         log.warning("%s: %s", self.name, message)
         self.warnings_.append(message)
 
-    def calibrate_threshold(self, controls: list[DetectionCase], quantile: float) -> None:
-        """Set `threshold_` so that about `quantile` of held-out `controls` show no cluster: the
-        `quantile` quantile of their map peaks (`detect.map_peak`), measured on the grid where the
+    def calibrate_threshold(self, cases: list[DetectionCase], quantile: float) -> None:
+        """Set `threshold_` so that about `quantile` of held-out `cases` show no false-positive cluster:
+        the `quantile` quantile of their map peaks (`detect.map_peak`), measured on the grid where the
         threshold is applied, i.e. the maps `predict` returns on each subject's own grid (a threshold
         calibrated on the common template grid loses its meaning after resampling to the subject).
 
-        Never clipped: a quantile at the top of the map's range (saturated maps) is kept and recorded
-        as a warning (the specificity target is then not reachable); with no cluster in any control
-        the threshold is left as it was, and that is recorded too."""
-        from fusemed.diagnosis.detect import map_peak
+        Held-out controls are used when there are any: then about `quantile` of controls show no
+        cluster at all (MELD's specificity). Without controls (a patients-only cohort) the held-out
+        patients with a known lesion are used instead, on their map OUTSIDE the lesion: the peak of
+        their clusters that do not overlap it (what `fp_per_patient` counts), so about `quantile` of
+        patients show no false-positive cluster. The rule used is recorded in
+        `decisions_["threshold_rule"]`.
 
-        controls = [c for c in controls if not c.is_patient and self.covers(c)]
-        if not controls:
-            return
-        peaks = np.array([map_peak(self, self.predict(c)) for c in controls])
+        Never clipped: a quantile at the top of the map's range (saturated maps) is kept and recorded
+        as a warning (the specificity target is then not reachable); with no cluster in any subject
+        the threshold is left as it was, and that is recorded too."""
+        from fusemed.diagnosis.detect import map_peak, truth_of
+
+        cases = [c for c in cases if self.covers(c)]
+        controls = [c for c in cases if not c.is_patient]
+        if controls:
+            peaks = np.array([map_peak(self, self.predict(c)) for c in controls])
+            who = f"{len(controls)} held-out controls"
+            rule = f"quantile {quantile:g} of the map peaks of {who}: the share of controls without a cluster"
+        else:
+            lesions = [(c, truth_of(self, c)[0]) for c in cases if c.is_patient]
+            lesions = [(c, lesion) for c, lesion in lesions if lesion is not None]
+            if not lesions:
+                return
+            peaks = np.array([map_peak(self, self.predict(c), lesion) for c, lesion in lesions])
+            who = f"{len(lesions)} held-out patients (no control to calibrate on)"
+            rule = (f"quantile {quantile:g} of the map peaks outside the lesion of {who}: the share of "
+                    f"patients without a false-positive cluster")
         q = float(np.quantile(peaks, quantile))
         if q <= 0.0:
-            self.warn(f"no held-out control shows a cluster at any threshold; threshold kept at {self.threshold_:.4g}")
+            self.warn(f"none of {who} shows a false-positive cluster at any threshold; "
+                      f"threshold kept at {self.threshold_:.4g}")
             return
         if q >= 1.0 - 1e-3:  # within bisection resolution of the top of a probability map
-            self.warn(f"threshold {q:.6g} for control quantile {quantile:g} is at the top of the map range "
-                      f"(maps saturate): the specificity target cannot be reached on these {len(controls)} controls")
+            self.warn(f"threshold {q:.6g} for quantile {quantile:g} is at the top of the map range "
+                      f"(maps saturate): the specificity target cannot be reached on these {who}")
         self.threshold_ = q
-        log.info("%s: threshold %.4g from %d held-out controls (subject grids)", self.name, q, len(controls))
+        self.decisions_["threshold_rule"] = rule
+        log.info("%s: threshold %.4g from %s (subject grids)", self.name, q, who)
 
     def _check(self) -> None:
         if self.threshold_ is None:
@@ -246,7 +281,7 @@ class Detector:
         cfg = {"name": self.name, "modalities": list(self.modalities), "spacing": self.spacing,
                "seed": self.seed, "registration": self.registration, "params": self.params, "min_size": self.min_size,
                "threshold": self.threshold_, "grid": None if self.grid_ is None else self.grid_.to_json(),
-               "warnings": self.warnings_, "state": meta}
+               "warnings": self.warnings_, "decisions": self.decisions_, "state": meta}
         atomic_save(folder / "state.pt", lambda p: torch.save(tensors, p))
         atomic_write_text(folder / "config.json", json.dumps(cfg, indent=2))
         return folder
@@ -264,6 +299,7 @@ class Detector:
                     registration=cfg.get("registration", "none"), min_size=cfg["min_size"], **cfg["params"])
         det.threshold_ = cfg["threshold"]
         det.warnings_ = list(cfg.get("warnings", []))
+        det.decisions_ = dict(cfg.get("decisions", {}))
         det.grid_ = None if cfg["grid"] is None else CommonGrid.from_json(cfg["grid"])
         tensors = torch.load(folder / "state.pt", weights_only=True)
         det._load_state(cfg["state"], tensors)

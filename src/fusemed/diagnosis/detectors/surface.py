@@ -5,7 +5,7 @@ features (thickness, grey/white contrast, FLAIR and PET sampled at the vertex, .
 against controls. We keep the recipe at a small scale: inputs are each feature z-scored over the
 training cohort AND per vertex against the training controls (2F channels), a GraphSAGE network
 (PyTorch Geometric) on the mesh edges, DiceFocal loss against the tiny lesion fraction, and MC
-dropout for the per-vertex uncertainty (variance of stochastic passes).
+dropout (`fusemed.uncertainty.MCDropout`) for the per-vertex uncertainty (variance of the passes).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from monai.losses import DiceFocalLoss
 from torch_geometric.nn.models import GraphSAGE
 
 from fusemed.diagnosis.data import DetectionCase
-from fusemed.diagnosis.detectors.base import DetectionMaps, Detector
+from fusemed.diagnosis.detectors.base import DetectionMaps, Detector, mc_passes
 from fusemed.diagnosis.mesh import Mesh, load_mesh
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ class SurfaceGNNDetector(Detector):
         self.global_sd_ = feats.std((0, 1)) + 1e-6
         controls = feats[[not c.is_patient for c in cases]]
         ref = controls if len(controls) >= 2 else feats
+        self.decisions_.update(normative=len(controls) >= 2, normative_reason=(
+            f"per-vertex z-scores against the fit split's {len(controls)} controls" if len(controls) >= 2 else
+            f"the fit split has {len(controls)} controls (< 2): per-vertex z-scores against all {len(feats)} "
+            f"fitting subjects"))
         self.vertex_mean_ = ref.mean(0)
         self.vertex_sd_ = np.sqrt(ref.var(0) + (0.5 * self.global_sd_) ** 2)
         xs = [self._features(c) for c in cases]
@@ -93,10 +97,7 @@ class SurfaceGNNDetector(Detector):
         """Per-vertex probability (V,) and MC-dropout variance (V,)."""
         self._check()
         x, ei = self._features(case), self.mesh.edge_index
-        n = max(1, int(self.params["mc_samples"]))
-        self.net_.train(n > 1)  # GraphSAGE has no normalisation layers: train() only enables dropout
-        outs = torch.stack([torch.sigmoid(self.net_(x, ei)[:, 0]) for _ in range(n)]).numpy()
-        self.net_.eval()
+        outs = torch.sigmoid(mc_passes(self.net_, int(self.params["mc_samples"]), self.seed)(x, ei)[..., 0]).numpy()
         return DetectionMaps(outs.mean(0), outs.var(0), "surface")
 
     def _state(self) -> tuple[dict, dict[str, torch.Tensor]]:

@@ -2,14 +2,18 @@
 
 Both train on class-balanced patches (MONAI `RandCropByPosNegLabel`: as many patches centred on
 lesion voxels as on background), with `DiceFocalLoss` against the extreme imbalance of small
-lesions, modality dropout, and predict with `sliding_window_inference`; MC dropout (several
-stochastic passes) gives the uncertainty map (variance of the passes).
+lesions, modality dropout, and predict with `sliding_window_inference`; MC dropout
+(`fusemed.uncertainty.MCDropout`, several stochastic passes) gives the uncertainty map (variance of
+the passes).
 
-Each modality enters as two channels: its intensity and its z-score against the fit split's
-controls at the same template location (`fusemed.diagnosis.normative`). Trained on intensities
-alone, the nets learned "cortex" rather than "abnormal cortex" (every subject, controls included,
-lit up along the cortical ribbon: the lesions are cortical and the signal is subtle); the normative
-channel carries the deviation they have to learn from.
+When the fit split has controls, each modality enters as two channels: its intensity and its
+z-score against those controls at the same template location (`fusemed.diagnosis.normative`).
+Trained on intensities alone, the nets learned "cortex" rather than "abnormal cortex" (every subject,
+controls included, lit up along the cortical ribbon: the lesions are cortical and the signal is
+subtle); the normative channel carries the deviation they have to learn from. Most lesion datasets
+hold patients only: without controls the normative channels are skipped (one channel per modality,
+as nnU-Net), recorded in `decisions_["normative"]`, and the threshold is calibrated on held-out
+patients outside their lesions (`Detector.calibrate_threshold`).
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from monai.transforms.utils import map_binary_to_indices
 from torch import nn
 
 from fusemed.diagnosis.data import DetectionCase
-from fusemed.diagnosis.detectors.base import Detector
+from fusemed.diagnosis.detectors.base import Detector, mc_passes
 from fusemed.diagnosis.normative import NormativeModel
+from fusemed.models.fusion.base import masked_moments
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +58,9 @@ class HeMISNet(nn.Module):
     """HeMIS (Havaei et al., MICCAI 2016): one encoder per modality, fused by the mean and variance
     of the PRESENT modalities' feature maps, then a shared decoder. (B, M, D, H, W) -> (B, 1, D, H, W).
 
-    An absent modality's encoder output is excluded from the statistics, so its input values have
-    no influence at all; variance is 0 with one modality present.
+    The statistics are `fusemed.models.fusion.base.masked_moments`, the helper of the `hemis` fusion:
+    an absent modality's feature map is replaced, not multiplied by 0, so its input values (NaN
+    included) have no influence at all; variance is 0 with one modality present.
     """
 
     def __init__(self, n_mod: int, channels: tuple[int, ...], dropout: float, features: int = 8,
@@ -71,10 +77,7 @@ class HeMISNet(nn.Module):
     def forward(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         k = self.per_mod
         feats = torch.stack([enc(x[:, i * k:(i + 1) * k]) for i, enc in enumerate(self.encoders)], dim=1)
-        w = present.to(x.dtype)[:, :, None, None, None, None]
-        n = w.sum(1).clamp(min=1.0)
-        mean = (feats * w).sum(1) / n
-        var = (((feats - mean[:, None]) ** 2) * w).sum(1) / n
+        mean, var = masked_moments(feats, present)  # (B, F, D, H, W) each
         return self.decoder(torch.cat([mean, var], dim=1))
 
 
@@ -87,7 +90,11 @@ class VoxelNetDetector(Detector):
         "overlap": 0.25, "threshold": 0.5, "control_quantile": 0.9, "normative_smooth": 4.0,
         "hard_negatives": 0.5,
     }
-    per_mod: ClassVar[int] = 2  # intensity and normative z-score
+
+    @property
+    def per_mod(self) -> int:
+        """Channels per modality: intensity and normative z-score, or the intensity alone (no controls)."""
+        return 1 if self.norm_ is None else 2
 
     def _build(self) -> nn.Module:
         raise NotImplementedError
@@ -97,11 +104,16 @@ class VoxelNetDetector(Detector):
         rng = np.random.default_rng(self.seed)
         prepared = [self.prepare(c) for c in cases]
         controls = [prep for prep, c in zip(prepared, cases, strict=True) if not c.is_patient]
-        if not controls:
-            raise ValueError(f"detector {self.name!r}: the fit split has no controls, which the normative "
-                             f"channels need; give the cohort healthy controls")
-        support = np.mean([fg for _, _, fg in controls], axis=0) >= 0.9
-        self.norm_ = NormativeModel.fit(controls, support, float(p["normative_smooth"]) / self.spacing)
+        self.norm_ = None
+        if controls:
+            support = np.mean([fg for _, _, fg in controls], axis=0) >= 0.9
+            self.norm_ = NormativeModel.fit(controls, support, float(p["normative_smooth"]) / self.spacing)
+            why = f"z-scores against the fit split's {len(controls)} controls, beside the intensities"
+        else:
+            why = (f"the fit split has no controls ({len(cases)} patients): normative z-score channels "
+                   f"skipped, the net reads the intensities alone")
+            log.info("%s: %s", self.name, why)
+        self.decisions_.update(normative=self.norm_ is not None, normative_reason=why)
         data = []
         for c, (x, present, fg) in zip(cases, prepared, strict=True):
             y = self.target(c)
@@ -152,18 +164,20 @@ class VoxelNetDetector(Detector):
     def calibrate(self, cases: list[DetectionCase]) -> None:
         """Set the map threshold on held-out subjects: the `control_quantile` quantile of their
         controls' peak probability on their own grids (`Detector.calibrate_threshold`), so about that
-        share of controls shows no cluster (MELD's specificity). Training on lesion-centred patches
-        over-represents lesions, so the raw 0.5 of the sigmoid is not an operating point; without
-        held-out controls it stays `threshold`."""
+        share of controls shows no cluster (MELD's specificity); on a patients-only cohort, of their
+        patients' peaks outside the lesion (that share of patients without a false-positive cluster).
+        Training on lesion-centred patches over-represents lesions, so the raw 0.5 of the sigmoid is
+        not an operating point; without any held-out subject it stays `threshold`."""
         self._check()
         self.calibrate_threshold(cases, float(self.params["control_quantile"]))
 
     def _with_hard_negatives(self, bg_idx: np.ndarray, feats: np.ndarray) -> np.ndarray:
-        """Background indices where normal tissue deviates from controls (|z| > 2 in any modality) are
-        repeated so that about `hard_negatives` of the background patches are centred there: those
-        are the places a net mistakes for lesions (without it, controls peaked at p ~ 0.99)."""
+        """Background indices where normal tissue deviates from controls (|z| > 2 in any modality;
+        without controls: from the subject's own foreground, |normalised intensity| > 2) are repeated
+        so that about `hard_negatives` of the background patches are centred there: those are the
+        places a net mistakes for lesions (without it, controls peaked at p ~ 0.99)."""
         share = float(self.params["hard_negatives"])
-        z = np.abs(feats[1::self.per_mod].astype(np.float32)).max(0).ravel()
+        z = np.abs(feats[self.per_mod - 1::self.per_mod].astype(np.float32)).max(0).ravel()
         hard = bg_idx[z[bg_idx] > 2]  # bg_idx holds no lesion voxel (map_binary_to_indices)
         if share <= 0 or not len(hard) or not len(bg_idx):
             return bg_idx
@@ -171,7 +185,10 @@ class VoxelNetDetector(Detector):
         return np.concatenate([bg_idx, np.tile(hard, reps)])
 
     def _features(self, x: np.ndarray, present: np.ndarray) -> np.ndarray:
-        """(M * 2, D, H, W) float16: per modality its intensity and its normative z-score (clipped)."""
+        """(M * per_mod, D, H, W) float16: per modality its intensity and its normative z-score
+        (clipped), or the intensity alone without a normative model."""
+        if self.norm_ is None:
+            return x.astype(np.float16)
         z = np.clip(self.norm_.z(x, present), -8, 8)
         return np.stack([x, z], axis=1).reshape(-1, *x.shape[1:]).astype(np.float16)
 
@@ -183,24 +200,20 @@ class VoxelNetDetector(Detector):
         pt = torch.from_numpy(present)[None]
         roi = [min(p["patch"], s) for s in self.grid_.shape]
 
-        def run(patch: torch.Tensor) -> torch.Tensor:
-            return torch.sigmoid(self.net_(patch, pt.expand(patch.shape[0], -1)))
+        passes = mc_passes(self.net_, int(p["mc_samples"]), self.seed)
 
-        n = max(1, int(p["mc_samples"]))
-        for m in self.net_.modules():  # MC dropout: dropout stays stochastic, norms stay in eval mode
-            if isinstance(m, nn.Dropout | nn.Dropout3d):
-                m.train(n > 1)
-        outs = [sliding_window_inference(xt, roi, 4, run, overlap=p["overlap"])[0, 0].numpy()
-                for _ in range(n)]
-        self.net_.eval()
-        stack = np.stack(outs)
+        def run(patch: torch.Tensor) -> torch.Tensor:  # (B, C, d, h, w) -> (B, K, d, h, w): passes as channels
+            return torch.sigmoid(passes(patch, pt.expand(patch.shape[0], -1)))[:, :, 0].transpose(0, 1)
+
+        stack = sliding_window_inference(xt, roi, 4, run, overlap=p["overlap"])[0].numpy()
         return stack.mean(0), stack.var(0)
 
     def _state(self) -> tuple[dict, dict[str, torch.Tensor]]:
-        return {}, {**{f"net.{k}": v for k, v in self.net_.state_dict().items()}, **self.norm_.tensors()}
+        norm = {} if self.norm_ is None else self.norm_.tensors()
+        return {}, {**{f"net.{k}": v for k, v in self.net_.state_dict().items()}, **norm}
 
     def _load_state(self, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
-        self.norm_ = NormativeModel.from_tensors(tensors)
+        self.norm_ = NormativeModel.from_tensors(tensors) if "normative.mean" in tensors else None
         self.net_ = self._build()
         self.net_.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         self.net_.eval()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fusemed.models.fusion.attention import AttentionFusion
-from fusemed.models.fusion.base import FUSIONS, Fusion, fusion_table, masked_mean
+from fusemed.models.fusion.base import FUSIONS, Fusion, fusion_table, masked_mean, masked_moments
 from fusemed.models.fusion.concat import ConcatFusion
 from fusemed.models.fusion.early import EarlyFusion
 from fusemed.models.fusion.hemis import HeMISFusion
@@ -23,4 +23,5 @@ __all__ = [
     "PoEFusion",
     "fusion_table",
     "masked_mean",
+    "masked_moments",
 ]

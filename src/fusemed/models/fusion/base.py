@@ -95,10 +95,20 @@ def fusion_table() -> str:
 
 
 def masked_mean(x: Tensor, present: Tensor) -> Tensor:
-    """Mean of `x (B, S, D)` over the present streams of each sample -> `(B, D)`."""
-    mask = present.unsqueeze(-1)
+    """Mean of `x (B, S, *F)` over the present streams of each sample -> `(B, *F)`.
+
+    Absent rows are replaced (`torch.where`), never multiplied by 0, so a NaN there cannot leak;
+    `*F` is any feature shape (`(D,)` for embeddings, `(C, D, H, W)` for feature maps)."""
+    mask = present.bool().reshape(*present.shape, *([1] * (x.dim() - 2)))
     total = torch.where(mask, x, x.new_zeros(())).sum(dim=1)
     return total / mask.sum(dim=1).clamp(min=1).to(x.dtype)
+
+
+def masked_moments(x: Tensor, present: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and (population) variance of `x (B, S, *F)` over the present streams -> two `(B, *F)`;
+    variance 0 with one stream present. HeMIS's statistics, for embeddings and feature maps alike."""
+    mean = masked_mean(x, present)
+    return mean, masked_mean((x - mean.unsqueeze(1)) ** 2, present)
 
 
 def mlp(in_dim: int, out_dim: int, dropout: float) -> nn.Sequential:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from fusemed.models.config import ModalityInfo, ModelConfig
-from fusemed.models.fusion.base import Fusion, masked_mean, mlp
+from fusemed.models.fusion.base import Fusion, masked_moments, mlp
 
 
 class HeMISFusion(Fusion, name="hemis"):
@@ -23,7 +23,5 @@ class HeMISFusion(Fusion, name="hemis"):
         self.project = mlp(2 * config.embed_dim, config.embed_dim, config.dropout)
 
     def fuse(self, embeddings: dict[str, Tensor], present: Tensor) -> Tensor:
-        stacked = self.stack(embeddings, present)
-        mean = masked_mean(stacked, present)
-        var = masked_mean((stacked - mean.unsqueeze(1)) ** 2, present)
+        mean, var = masked_moments(self.stack(embeddings, present), present)
         return self.project(torch.cat([mean, var], dim=-1))
