@@ -192,6 +192,13 @@ class Posthoc:
             sets = cross.predict([p.mean(axis=0) for p in calibrated.values()], list(calibrated), patterns)
         return self._columns(members, np.concatenate([member_probs(v) for v in z.values()]), sets)
 
+    def apply(self, fold_logits: dict[int, np.ndarray], patterns: list[str], method: UncertaintyMethod,
+              fold: int | None = None) -> pd.DataFrame:
+        """:meth:`out_of_fold` for subjects held out of ``fold``, else :meth:`new_subjects` (``fold=None``)."""
+        if fold is None:
+            return self.new_subjects(fold_logits, patterns, method)
+        return self.out_of_fold(fold, fold_logits[fold], patterns, method)
+
     # -- metrics and persistence ---------------------------------------------------------------------
 
     def record(self) -> dict[str, Any]:
