@@ -43,7 +43,8 @@ CAL_SEED, TEST_SEED = 0, 10_000
 def member_probs(z: np.ndarray) -> np.ndarray:
     """`(K, n, 1)` binary logits → `(K, n, 2)`; `(K, n, C)` → softmax `(K, n, C)`."""
     if z.shape[-1] == 1:
-        p1 = logits_to_probs(z[..., 0], binary=True)
+        p1 = logits_to_probs(z, binary=True)  # (K, n): the trailing 1 only (z[..., 0] of one member and one
+        # subject, (1, 1), would lose its subject axis too)
         return np.stack([1.0 - p1, p1], axis=-1)
     return logits_to_probs(z, binary=False)
 

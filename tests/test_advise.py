@@ -1,0 +1,125 @@
+"""`fusemed advise`: an exam that decides the outcome is ranked first, one that carries nothing is worth ≈ 0,
+the advice is the same for the same seed, and a run without saved calibration is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fusemed.advise import COLUMNS, advise_cohort
+from fusemed.cohort import Cohort
+from fusemed.training import TrainConfig, predict_cohort, train_run
+
+
+def three_exam_cohort(root: Path, n: int, seed: int) -> Path:
+    """``exam`` (always present) carries a little of the outcome, ``decisive`` nearly all of it, ``noise``
+    none; ``decisive`` and ``noise`` are each missing for a third of the subjects."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(0.7 * x[:, 0] + 4.0 * x[:, 1])))).astype(int)
+    frame = pd.DataFrame({"subject": [f"s{seed}-{i:04d}" for i in range(n)], "x0": x[:, 0], "x1": x[:, 1],
+                          "x2": x[:, 2], "outcome": y})
+    frame.loc[rng.random(n) < 1 / 3, "x1"] = np.nan
+    frame.loc[rng.random(n) < 1 / 3, "x2"] = np.nan
+    root.mkdir(parents=True)
+    frame.to_csv(root / "manifest.csv", index=False)
+    spec = {"name": root.name, "modalities": {"exam": {"kind": "tabular", "columns": ["x0"]},
+                                              "decisive": {"kind": "tabular", "columns": ["x1"]},
+                                              "noise": {"kind": "tabular", "columns": ["x2"]}},
+            "targets": {"outcome": {"kind": "binary"}}}
+    (root / "cohort.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return root
+
+
+def _config(cohort: Path, **extra) -> TrainConfig:
+    return TrainConfig(cohort=cohort, target="outcome", fusion="logistic", folds=3, progress=False, seed=0, **extra)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("advise")
+    cohort = three_exam_cohort(root / "train", 400, seed=0)
+    return cohort, train_run(_config(cohort, calibrate=True), root / "run")
+
+
+@pytest.fixture(scope="module")
+def advice(trained) -> pd.DataFrame:
+    cohort, run = trained
+    return advise_cohort(run, cohort, k=16, seed=0, n_boot=200)
+
+
+def test_one_row_per_missing_modality_ranked_within_subject(trained, advice: pd.DataFrame) -> None:
+    cohort, _ = trained
+    loaded = Cohort.load(cohort)
+    missing = {(c.subject, m) for c in loaded for m in ("exam", "decisive", "noise") if not c.has(m)}
+    assert list(advice.columns) == COLUMNS
+    assert set(zip(advice["subject"], advice["modality"], strict=True)) == missing
+    for _, rows in advice.groupby("subject"):
+        assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
+        assert rows["gain"].is_monotonic_decreasing
+    assert (advice["gain_low"] <= advice["gain"] + 1e-12).all()
+    assert (advice["gain"] <= advice["gain_high"] + 1e-12).all()
+    assert advice[["p_singleton", "p_flip"]].stack().between(0, 1).all()
+    assert (advice["source"].str.startswith("fold-")).all()  # the training cohort: out-of-fold models only
+
+
+def test_the_answer_now_is_what_predict_says(trained, advice: pd.DataFrame) -> None:
+    cohort, run = trained
+    predicted = predict_cohort(run, Cohort.load(cohort)).set_index("subject")
+    now = advice.drop_duplicates("subject").set_index("subject")
+    np.testing.assert_allclose(now["entropy_now"], predicted.loc[now.index, "entropy"], atol=1e-9)
+    assert (now["abstain_now"].astype(bool) == predicted.loc[now.index, "abstain"].astype(bool)).all()
+
+
+def test_an_exam_without_outcome_information_is_worth_nothing_and_the_decisive_one_comes_first(
+        advice: pd.DataFrame) -> None:
+    noise = advice[advice["modality"] == "noise"]
+    decisive = advice[advice["modality"] == "decisive"]
+    # per patient the model's own response to the pattern (a chance coefficient on noise's missing
+    # indicator) remains; on average over patients acquiring noise tells nothing
+    assert abs(noise["gain"].mean()) < 0.03 and noise["p_flip"].mean() < 0.15
+    assert decisive["gain"].mean() > 0.25 and decisive["p_flip"].mean() > 0.3
+    both = advice.groupby("subject").filter(lambda rows: len(rows) == 2)
+    assert len(both) >= 20
+    first = both[both["rank"] == 1]
+    assert (first["modality"] == "decisive").mean() >= 0.95
+
+
+def test_the_same_seed_gives_the_same_advice_and_a_patient_does_not_depend_on_the_others(trained,
+                                                                                        advice: pd.DataFrame) -> None:
+    cohort, run = trained
+    again = advise_cohort(run, cohort, k=16, seed=0, n_boot=200)
+    pd.testing.assert_frame_equal(again, advice)
+    other = advise_cohort(run, cohort, k=16, seed=1, n_boot=200)
+    assert not np.allclose(other["gain_low"], advice["gain_low"])  # the seed drives the bootstrap
+    one = advice["subject"].iloc[0]
+    alone = advise_cohort(run, Cohort.load(cohort).subset([one]), donors=cohort, k=16, seed=0, n_boot=200)
+    mine = advice[advice["subject"] == one].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone[["modality", "gain", "gain_low", "p_singleton"]],
+                                  mine[["modality", "gain", "gain_low", "p_singleton"]])
+
+
+def test_new_patients_get_every_fold_and_complete_ones_get_no_row(trained, tmp_path: Path) -> None:
+    cohort, run = trained
+    new = three_exam_cohort(tmp_path / "new", 30, seed=5)
+    advice = advise_cohort(run, new, donors=cohort, k=8, seed=0, n_boot=50)
+    loaded = Cohort.load(new)
+    incomplete = {c.subject for c in loaded if not all(c.has(m) for m in ("exam", "decisive", "noise"))}
+    assert set(advice["subject"]) == incomplete and (advice["source"] == "folds").all()
+
+
+def test_a_run_without_saved_calibration_is_refused(trained, tmp_path: Path) -> None:
+    from fusemed.cli.main import app
+
+    cohort, _ = trained
+    bare = train_run(_config(cohort), tmp_path / "bare")
+    assert not (bare / "posthoc.json").exists()
+    with pytest.raises(ValueError, match="retrain with --calibrate or an uncertainty method"):
+        advise_cohort(bare, cohort)
+    result = CliRunner().invoke(app, ["advise", str(bare), "--cohort", str(cohort), "--out", str(tmp_path / "a.csv")])
+    assert result.exit_code == 1 and "--calibrate" in result.output
