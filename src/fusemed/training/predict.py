@@ -18,6 +18,7 @@ import pandas as pd
 from fusemed.cohort import Cohort
 from fusemed.evaluation.metrics import discrimination_report
 from fusemed.run import Run
+from fusemed.training.config import TrainConfig
 from fusemed.training.data import CaseDataset, Task, pattern_of, stack_targets
 from fusemed.training.io import atomic_write_csv, atomic_write_json, cohort_fingerprint
 from fusemed.training.learners import FOLD_FILE, FoldContext, Predictor, load_predictor
