@@ -123,3 +123,21 @@ def test_a_run_without_saved_calibration_is_refused(trained, tmp_path: Path) -> 
         advise_cohort(bare, cohort)
     result = CliRunner().invoke(app, ["advise", str(bare), "--cohort", str(cohort), "--out", str(tmp_path / "a.csv")])
     assert result.exit_code == 1 and "--calibrate" in result.output
+
+
+def test_the_report_shows_the_ranking_on_the_cards_and_which_exam_most_often_comes_first(
+        trained, advice: pd.DataFrame, tmp_path: Path) -> None:
+    import shutil
+
+    from fusemed.report import build_report
+
+    _, run = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("fold-*"))
+    html = build_report([copy], tmp_path / "plain.html", n_boot=100).read_text()
+    assert "Which exam next?" not in html and "which exam next:" not in html
+    advice.to_csv(copy / "advice.csv", index=False)
+    html = build_report([copy], tmp_path / "advised.html", n_boot=100).read_text()
+    assert 'id="which-exam"' in html and "which exam next:" in html
+    table = html.split('id="which-exam"')[1].split("</table>")[0]
+    assert table.index("<td>decisive</td>") < table.index("<td>noise</td>")  # most often first, on top
