@@ -141,3 +141,37 @@ def test_the_report_shows_the_ranking_on_the_cards_and_which_exam_most_often_com
     assert 'id="which-exam"' in html and "which exam next:" in html
     table = html.split('id="which-exam"')[1].split("</table>")[0]
     assert table.index("<td>decisive</td>") < table.index("<td>noise</td>")  # most often first, on top
+
+
+def test_an_advise_grid_trains_on_hidden_copies_and_reveals_from_the_complete_cohort(tmp_path: Path) -> None:
+    from fusemed.benchmark import BenchmarkConfig, plan
+
+    config = BenchmarkConfig.model_validate({
+        "name": "a", "cohorts": [{"scenario": "coma", "subjects": 30, "seed": 1, "missing": [0.0],
+                                  "advise": {"hide": 0.3, "schemes": ["mcar", "mnar"], "donors": 4}}],
+        "fusions": ["late"], "baselines": ["logistic"], "seeds": [0]})
+    jobs, cells = plan(config, tmp_path)
+    complete = tmp_path / "cohorts" / "coma-n30-mcar00-s1"
+    assert [j.cohort_id for j in jobs] == ["coma-n30-mcar00-s1", "coma-n30-mcar00-s1-hide30mcar",
+                                           "coma-n30-mcar00-s1-hide30mnar"]
+    assert [j.source.folder if j.source else None for j in jobs] == [None, complete, complete]
+    assert len(cells) == 4 and all(c.reveal_dir == complete and c.advise.donors == 4 for c in cells)
+    assert {c.cohort_dir.name for c in cells} == {"coma-n30-mcar00-s1-hide30mcar", "coma-n30-mcar00-s1-hide30mnar"}
+    with pytest.raises(ValueError, match="complete simulated cohort"):
+        BenchmarkConfig.model_validate({"name": "b", "cohorts": [{"missing": [0.3], "advise": {}}]})
+
+
+def test_hiding_leaves_out_what_the_simulator_would_have_and_keeps_the_images_of_the_complete_cohort(
+        tmp_path: Path) -> None:
+    from fusemed.simulate import SimulationConfig, simulate_cohort
+    from fusemed.simulate.hide import hide_modalities
+
+    options = {"n_subjects": 8, "seed": 4, "spacing": 8.0}
+    full = simulate_cohort("coma", tmp_path / "full", **options)
+    direct = simulate_cohort("coma", tmp_path / "direct", missing=0.4, missing_scheme="mnar", **options)
+    hidden = hide_modalities(full, tmp_path / "hidden", SimulationConfig(scenario="coma", missing=0.4,
+                                                                          missing_scheme="mnar", **options))
+    got, want = Cohort.load(hidden), Cohort.load(direct)
+    assert [c.pattern for c in got] == [c.pattern for c in want] and any(c.pattern != "" for c in got)
+    case = next(c for c in got if c.has("pet"))
+    assert case.path("pet").resolve().is_relative_to(full.resolve())  # no image copied
