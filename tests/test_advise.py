@@ -175,3 +175,27 @@ def test_hiding_leaves_out_what_the_simulator_would_have_and_keeps_the_images_of
     assert [c.pattern for c in got] == [c.pattern for c in want] and any(c.pattern != "" for c in got)
     case = next(c for c in got if c.has("pet"))
     assert case.path("pet").resolve().is_relative_to(full.resolve())  # no image copied
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("binary", {"fusion": "concat", "uncertainty": "mc_dropout", "mc_samples": 4, "epochs": 4, "batch_size": 32,
+                "model": {"tabular_encoder": "linear", "dropout": 0.2}}),
+    ("multiclass", {"fusion": "logistic", "calibrate": True}),
+])
+def test_networks_with_members_and_multiclass_targets_go_through_the_same_path(tmp_path: Path, kind: str,
+                                                                                options: dict) -> None:
+    cohort = three_exam_cohort(tmp_path / "c", 150, seed=2)
+    if kind == "multiclass":  # three classes cut from the decisive exam
+        frame = pd.read_csv(cohort / "manifest.csv")
+        frame["outcome"] = np.digitize(frame["x1"].fillna(0) + 0.3 * frame["x0"], [-0.5, 0.5])
+        frame.to_csv(cohort / "manifest.csv", index=False)
+        spec = yaml.safe_load((cohort / "cohort.yaml").read_text())
+        spec["targets"]["outcome"] = {"kind": "multiclass"}
+        (cohort / "cohort.yaml").write_text(yaml.safe_dump(spec))
+    run = train_run(TrainConfig(cohort=cohort, target="outcome", folds=3, progress=False, seed=0, **options),
+                    tmp_path / "run")
+    advice = advise_cohort(run, cohort, k=6, seed=0, n_boot=50)
+    assert len(advice) > 0 and advice[["gain", "p_singleton", "p_flip"]].notna().all().all()
+    mine = advice[advice["subject"] == advice["subject"].iloc[0]]
+    predicted = predict_cohort(run, Cohort.load(cohort).subset([mine["subject"].iloc[0]])).iloc[0]
+    assert mine["decision_now"].iloc[0] == (predicted["y_pred"] if kind == "multiclass" else int(predicted["p"] >= 0.5))
