@@ -28,7 +28,7 @@ from fusemed.advise.donors import nearest, prognostic_score
 from fusemed.advise.scorer import Scorer
 from fusemed.advise.value import Substitution, answers_after, value_of
 from fusemed.cohort import Case, Cohort
-from fusemed.training.config import TrainConfig
+from fusemed.run import Run
 from fusemed.training.io import atomic_write_csv
 from fusemed.training.module import ModelFactory
 from fusemed.training.predict import own_folds
@@ -54,7 +54,7 @@ def donor_cohort(run: Path, donors: str | Path | Cohort | None) -> Cohort:
     """The cohort donors come from: given, else the run's training cohort (refused when it has moved)."""
     if donors is not None:
         return _load(donors)
-    path = Path(TrainConfig.load_run(run).cohort)
+    path = Path(Run.open(run).config.cohort)
     if not (path / "cohort.yaml").is_file():
         raise FileNotFoundError(f"donors come from the run's training cohort {path}, which is not there: give the "
                                 "cohort that holds the training subjects (--donors DIR)")

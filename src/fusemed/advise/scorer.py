@@ -10,7 +10,6 @@ pushes the result through the run.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from fusemed.cohort import Case, Cohort
-from fusemed.training.config import TrainConfig
+from fusemed.run import Run
 from fusemed.training.data import CaseDataset
 from fusemed.training.module import ModelFactory
 from fusemed.training.predict import LoadedFold, load_folds
@@ -48,16 +47,17 @@ class InputsDataset(Dataset):
         return {"subject": str(index), "inputs": self.inputs[index]}
 
 
-def load_posthoc(run: Path) -> Posthoc:
+def load_posthoc(run: Run) -> Posthoc:
     """The run's saved post-hoc steps; refused when advice would have no calibrated answer to change."""
-    path = Path(run) / "posthoc.json"
-    if not path.is_file():
-        raise ValueError(f"{run}: no posthoc.json (saved calibration and conformal sets): advise needs them to say "
-                         "how sure the answer is before and after an exam: retrain with --calibrate or an "
+    if run.kind != "prognosis":
+        raise ValueError(f"{run.path}: a {run.kind} run; advise needs a diagnosis or prognosis run")
+    posthoc = run.posthoc
+    if posthoc is None:
+        raise ValueError(f"{run.path}: no posthoc.json (saved calibration and conformal sets): advise needs them to "
+                         "say how sure the answer is before and after an exam: retrain with --calibrate or an "
                          "uncertainty method (--uncertainty mc_dropout|ensemble|evidential)")
-    posthoc = Posthoc.from_json(json.loads(path.read_text()))
     if not posthoc.classifies:
-        raise ValueError(f"{run}: a {posthoc.task_kind} run; advise needs calibrated class probabilities and "
+        raise ValueError(f"{run.path}: a {posthoc.task_kind} run; advise needs calibrated class probabilities and "
                          "conformal sets, which fusemed fits for binary and multiclass targets only (survival runs "
                          "have none yet, so there is no entropy, set or operating point to change)")
     return posthoc
@@ -81,11 +81,10 @@ class Scorer:
     @classmethod
     def open(cls, run: str | Path, *, model_factory: ModelFactory | None = None, batch_size: int = 64) -> Scorer:
         """Load ``run`` (refused without ``posthoc.json`` or for a survival target)."""
-        run = Path(run)
-        posthoc = load_posthoc(run)
-        config = TrainConfig.load_run(run)
-        folds = load_folds(run, config.updated(batch_size=batch_size), model_factory)
-        return cls({f.k: f for f in folds}, posthoc, config.uncertainty.build(), list(folds[0].ctx.modalities))
+        opened = Run.open(run)  # an older layout is refused before any model is read
+        posthoc = load_posthoc(opened)
+        folds = load_folds(opened.path, opened.config.updated(batch_size=batch_size), model_factory)
+        return cls({f.k: f for f in folds}, posthoc, opened.config.uncertainty.build(), list(folds[0].ctx.modalities))
 
     def check(self, cohort: Cohort) -> None:
         """Refuse a cohort whose tabular columns or modality kinds do not match the run's (before any model)."""
