@@ -199,3 +199,20 @@ def test_networks_with_members_and_multiclass_targets_go_through_the_same_path(t
     mine = advice[advice["subject"] == advice["subject"].iloc[0]]
     predicted = predict_cohort(run, Cohort.load(cohort).subset([mine["subject"].iloc[0]])).iloc[0]
     assert mine["decision_now"].iloc[0] == (predicted["y_pred"] if kind == "multiclass" else int(predicted["p"] >= 0.5))
+
+
+def test_the_committed_advise_tables_are_regenerated_byte_for_byte(tmp_path: Path) -> None:
+    import shutil
+
+    from fusemed.cli.main import app
+
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    generated = ("results.md", "results.csv", "results_paired.csv", "results_patterns.csv", "results_advise.csv")
+    copy = tmp_path / "advise"
+    shutil.copytree(benchmarks / "advise", copy, ignore=shutil.ignore_patterns(*generated))
+    result = CliRunner().invoke(app, ["benchmark", str(benchmarks / "advise.yaml"), "--out", str(copy),
+                                      "--collect-only", "--no-report", "--n-jobs", "1"])
+    assert result.exit_code == 0, result.output
+    for name in generated:
+        assert (copy / name).read_bytes() == (benchmarks / "advise" / name).read_bytes(), name
+    assert "Spearman ≥ 0.5 met" in (copy / "results.md").read_text()

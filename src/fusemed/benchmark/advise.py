@@ -158,21 +158,23 @@ def advise_markdown(pairs: pd.DataFrame, config: BenchmarkConfig) -> str:
     fixed = spec.fixed if spec is not None else "pet"
     table = summary_rows(pairs, fixed)
     lines = ["", "## Which exam next? (`fusemed advise`, hidden modalities revealed)", "",
-             f"Per scheme and model, over subject × hidden-modality pairs of {table['seeds'].max()} seeds "
-             "(cohort seeds × training seeds). Gains are entropy reductions in nats; Δ = realised gain of the "
+             "Per scheme and model, over subject × hidden-modality pairs pooled over its seeds (a seed = one "
+             "simulated cohort and its hiding draw, × the training seed). Gains are entropy reductions in "
+             "nats; Δ = realised gain of the "
              "top-ranked modality minus a random missing one (its expectation) or the fixed policy "
              f"(always `{fixed}`, on subjects lacking it), mean [95 % CI, subjects resampled within seeds]; "
              "ECE: top-label, 15 bins, of the predicted P(set becomes one label) against whether it did.", "",
-             "| scheme | model | pairs | Spearman (mean ± sd [min]; pooled) | Δ top − random | "
+             "| scheme | model | seeds | pairs | Spearman (mean ± sd [min]; pooled) | Δ top − random | "
              f"Δ top − {fixed} (n) | P(singleton) predicted / realised | ECE | P(flip) predicted / realised | "
-             "targets |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "targets |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, row in table.iterrows():
         verdicts = [f"Spearman ≥ 0.5 {_verdict(row['spearman'] >= 0.5)}",
                     f"vs random {_verdict(row['top_minus_random_low'] > 0)}",
                     f"vs {fixed} {_verdict(row['top_minus_fixed_low'] > 0)}",
                     f"ECE ≤ 0.05 {_verdict(row['ece_singleton'] <= 0.05)}"]
-        lines.append(f"| {row['scheme']} | {row['model']} | {row['pairs']} | {row['spearman']:.3f} ± "
-                     f"{row['spearman_sd']:.3f} [{row['spearman_min']:.3f}]; {row['spearman_pooled']:.3f} | "
+        spread = f" ± {row['spearman_sd']:.3f} [{row['spearman_min']:.3f}]" if row["seeds"] > 1 else ""
+        lines.append(f"| {row['scheme']} | {row['model']} | {row['seeds']} | {row['pairs']} | {row['spearman']:.3f}"
+                     f"{spread}; {row['spearman_pooled']:.3f} | "
                      f"{_ci(row, 'top_minus_random')} | {_ci(row, 'top_minus_fixed')} ({row['fixed_subjects']}) | "
                      f"{row['p_singleton_mean']:.3f} / {row['singleton_rate']:.3f} | {row['ece_singleton']:.3f} | "
                      f"{row['p_flip_mean']:.3f} / {row['flip_rate']:.3f} | {'; '.join(verdicts)} |")
