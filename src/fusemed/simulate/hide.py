@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from fusemed.cohort import Cohort
+from fusemed.io import load_yaml
 from fusemed.simulate.api import draw_cohort
 from fusemed.simulate.config import SimulationConfig
 from fusemed.simulate.writer import write_table
@@ -49,7 +50,7 @@ def hide_modalities(full: str | Path, out: str | Path, config: SimulationConfig)
             column = target.column or key
             shown = manifest[column] != ""
             manifest.loc[shown, column] = [(relative / p).as_posix() for p in manifest.loc[shown, column]]
-    raw = yaml.safe_load((full / "cohort.yaml").read_text())
+    raw = load_yaml(full / "cohort.yaml")
     raw.update(name=out.name, data_root=relative.as_posix())
     write_table(out / "truth" / "oracle.csv", present.reset_index()[["subject", "p_outcome", "p_observed"]])
     manifest.to_csv(out / "manifest.csv", index=False)
