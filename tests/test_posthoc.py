@@ -149,3 +149,11 @@ def test_uncertainty_report_overall_and_per_pattern() -> None:
     one_class = pd.DataFrame({"y_true": [0, 0], "p": [0.2, 0.4], "conformal_set": ["{0}", "{0,1}"]})
     out = uncertainty_report(one_class)
     assert out["sens_at_spec95"] is None and out["coverage"] == 1.0 and out["mean_set_size"] == 1.5
+
+
+def test_member_probabilities_keep_every_axis_for_one_member_and_one_subject() -> None:
+    from fusemed.uncertainty.posthoc import member_probs
+
+    for shape in ((1, 1, 1), (1, 3, 1), (4, 1, 1)):
+        probs = member_probs(np.zeros(shape))
+        assert probs.shape == (*shape[:2], 2) and np.allclose(probs, 0.5)

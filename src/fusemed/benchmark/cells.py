@@ -18,6 +18,13 @@ log = logging.getLogger(__name__)
 def simulate_job(job: CohortJob, progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the job's cohort: its ``fusemed.datasets`` loader, else ``fusemed.simulate.simulate_cohort``."""
     s = job.spec
+    if job.source is not None:  # advise: a copy of the complete cohort with modalities hidden
+        from fusemed.simulate import SimulationConfig
+        from fusemed.simulate.hide import hide_modalities
+
+        config = SimulationConfig(scenario=s.scenario, n_subjects=s.subjects, seed=s.seed, spacing=s.spacing,
+                                  missing=job.missing, missing_scheme=job.scheme, sites=s.sites, site_seed=s.site_seed)
+        return hide_modalities(job.source.folder, job.folder, config)
     if s.dataset is not None:
         from fusemed.datasets import load_dataset, takes_subjects
 
@@ -52,6 +59,10 @@ def train_cell(cell: Cell, callbacks: Sequence[Any] = ()) -> Path:
 
         if not (run / transfer_folder(name) / "metrics.json").is_file():
             evaluate_run(run, cohort, run / transfer_folder(name))
+    if cell.advise is not None:  # advise on the hidden modalities, then reveal them
+        from fusemed.benchmark.advise import advise_cell
+
+        advise_cell(cell, run)
     return run
 
 

@@ -49,6 +49,30 @@ class TransferSpec(BaseModel):
         return f"n{self.subjects}-s{self.seed}-{self.sites}-sites"
 
 
+class AdviseSpec(BaseModel):
+    """Validate ``fusemed advise``: the cohort is simulated complete, modalities are hidden as a cohort simulated
+    with ``hide`` missing under each ``scheme`` would lack them (:func:`fusemed.simulate.hide.hide_modalities`);
+    each cell trains on a hidden copy, advises on its incomplete subjects, then every hidden modality is
+    revealed and the realised change measured (:mod:`fusemed.benchmark.advise`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hide: float = Field(0.3, gt=0, le=0.9, description="per-modality rate at which modalities are hidden")
+    schemes: list[str] = Field(default_factory=lambda: ["mcar"], description="mcar and/or mnar (one copy each)")
+    donors: int = Field(32, ge=2, description="donors per (patient, modality)")
+    n_boot: int = Field(200, ge=10, description="bootstrap resamples of the donors per advice row")
+    fixed: str = Field("pet", description="the fixed policy advise is compared with: always order this modality")
+
+    _schemes = field_validator("schemes", mode="before")(classmethod(lambda cls, v: _as_list(v)))
+
+    @field_validator("schemes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from monai.utils import look_up_option
+
+        return [look_up_option(v, ["mcar", "mnar"]) for v in value]
+
+
 class CohortGrid(BaseModel):
     """Cohorts, one per missing rate: simulated (``fusemed.simulate.simulate_cohort``), laid out by a
     ``fusemed.datasets`` loader (``dataset:``), or an existing folder (``path:``)."""
@@ -72,6 +96,8 @@ class CohortGrid(BaseModel):
     site_seed: int | None = Field(None, description="seed of the simulated sites (default: seed)")
 
     _transfer = field_validator("transfer", mode="before")(classmethod(lambda cls, v: [] if v is None else _as_list(v)))
+    advise: AdviseSpec | None = Field(None, description="train on copies with modalities hidden, advise, reveal "
+                                                        "(simulator only, missing: [0.0])")
 
     _missing = field_validator("missing", mode="before")(classmethod(lambda cls, v: _as_list(v)))
 
@@ -87,6 +113,9 @@ class CohortGrid(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> CohortGrid:
+        if self.advise is not None and (self.dataset is not None or self.path is not None or self.missing != [0.0]):
+            raise ValueError("`advise:` hides modalities of a complete simulated cohort: no dataset or path, "
+                             "missing: [0.0]")
         if self.dataset is None:
             return self
         from fusemed.datasets import takes_subjects

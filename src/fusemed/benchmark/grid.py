@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fusemed.benchmark.config import BenchmarkConfig, CohortGrid
+from fusemed.benchmark.config import AdviseSpec, BenchmarkConfig, CohortGrid
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ class CohortJob:
     missing: float
     folder: Path
     spec: CohortGrid
+    source: CohortJob | None = None  # the complete cohort this one hides modalities of (``advise:``)
+    scheme: str = ""
 
     def train(self, shared: dict[str, Any]) -> dict[str, Any]:
         """The grid's shared training keys, with this cohort's own target if it names one."""
@@ -57,6 +59,8 @@ class Cell:
     threads: int = 1
     variant: str = ""
     transfers: dict[str, Path] = field(default_factory=dict)  # new cohorts predicted: name -> cohort folder
+    reveal_dir: Path | None = None  # advise: the complete cohort whose hidden modalities are revealed
+    advise: AdviseSpec | None = None
 
     @property
     def name(self) -> str:
@@ -72,12 +76,17 @@ class Cell:
     def complete(self) -> bool:
         """Trained, and evaluated on every new cohort of the grid."""
         return run_complete(self.run_dir) and all((self.run_dir / transfer_folder(name) / "metrics.json").is_file()
-                                                  for name in self.transfers)
+                                                  for name in self.transfers) and (
+            self.advise is None or (self.run_dir / ADVISE / "realised.csv").is_file())
 
 
 def transfer_folder(name: str) -> str:
     """Where a cell's predictions of a new cohort go, inside its run folder."""
     return f"transfer-{name}"
+
+
+#: where a cell's advice and the realised changes go (``advise:``)
+ADVISE = "advise"
 
 
 def cohort_complete(folder: Path, *, truth: bool = True) -> bool:
@@ -113,6 +122,12 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
             new_id = f"{job.cohort_id}-new-{t.name}"
             jobs.append(CohortJob(new_id, job.missing, out / "cohorts" / new_id, spec))
             new_cohorts.setdefault(job.cohort_id, {})[t.name] = out / "cohorts" / new_id
+    for job in list(jobs):
+        if job.spec.advise is not None:
+            rate = job.spec.advise.hide
+            for scheme in job.spec.advise.schemes:
+                hidden_id = f"{job.cohort_id}-hide{int(round(100 * rate)):02d}{scheme}"
+                jobs.append(CohortJob(hidden_id, rate, out / "cohorts" / hidden_id, job.spec, job, scheme))
     ids = [j.cohort_id for j in jobs]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -121,6 +136,9 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
     for job in jobs:
         if any(job.folder in named.values() for named in new_cohorts.values()):
             continue  # a new cohort is predicted, not trained on
+        if job.spec.advise is not None and job.source is None:
+            continue  # a complete cohort whose copies hide modalities: revealed, not trained on
+        first = len(cells)
         for fusion in config.fusions:
             for unc in config.uncertainty:
                 for variant in config.variants or {"": {}}:
@@ -137,6 +155,9 @@ def plan(config: BenchmarkConfig, out: Path) -> tuple[list[CohortJob], list[Cell
                     cells.append(Cell(job.cohort_id, job.missing, name, "none", seed, job.folder,
                                       out / "runs" / job.cohort_id / f"{name}-none-s{seed}", config.task,
                                       baseline_options(job.train(config.train)), config.threads_per_job))
+        if job.source is not None:
+            for cell in cells[first:]:
+                cell.reveal_dir, cell.advise = job.source.folder, job.spec.advise
     if config.task == "detection":  # detectors have no uncertainty axis: one cell per (cohort, detector, seed)
         seen: dict[Path, Cell] = {}
         for cell in cells:

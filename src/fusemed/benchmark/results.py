@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fusemed.benchmark.advise import advise_frame, advise_markdown
 from fusemed.benchmark.config import BenchmarkConfig
 from fusemed.benchmark.grid import Cell, CohortJob, nominal_missing
 from fusemed.benchmark.provenance import summary
@@ -269,6 +270,10 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
             new_rows.to_csv(out / "results_transfer.csv", index=False)
             new_patterns.to_csv(out / "results_transfer_patterns.csv", index=False)
             body += transfer_markdown(new_rows, new_patterns)
+        pairs = advise_frame(cells)
+        if not pairs.empty:
+            pairs.to_csv(out / "results_advise.csv", index=False)
+            body += advise_markdown(pairs, config)
     frame.to_csv(out / "results.csv", index=False)
     if not patterns.empty:
         patterns.to_csv(out / "results_patterns.csv", index=False)

@@ -148,7 +148,9 @@ def run_benchmark(config: BenchmarkConfig | str | Path, out: str | Path, *,
     notify = on_event or (lambda *_: None)
 
     if train:
-        _simulate(jobs, simulate_fn, config.n_jobs, config.threads_per_job, notify)
+        for hidden in (False, True):  # copies that hide modalities read the complete cohorts written first
+            _simulate([j for j in jobs if (j.source is not None) is hidden], simulate_fn, config.n_jobs,
+                      config.threads_per_job, notify)
         cells = [c for c in cells if applicable(c)]
     else:
         cells = [c for c in cells if c.complete]

@@ -84,6 +84,7 @@ def _register() -> None:
     app.command("train")(refusing(train.train_command))
     app.command("evaluate")(refusing(evaluate.evaluate_command))
     app.command("predict")(refusing(predict.predict_command))
+    app.command("advise")(refusing(importlib.import_module("fusemed.cli.advise").advise_command))
     app.command("report")(refusing(importlib.import_module("fusemed.cli.report").report_command))
     app.command("benchmark")(refusing(importlib.import_module("fusemed.cli.benchmark").benchmark_command))
     app.command("demo")(refusing(importlib.import_module("fusemed.cli.demo").demo_command))

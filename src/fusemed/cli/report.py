@@ -15,6 +15,8 @@ def report_command(
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
     cohort: Path | None = typer.Option(None, "--cohort", help="Cohort folder (default: the runs' own cohort)."),
     n_boot: int = typer.Option(2000, "--n-boot", min=100, help="Bootstrap resamples for the AUROC CIs."),
+    advice: Path | None = typer.Option(None, "--advice", help="`fusemed advise` CSV for the patient cards "
+                                       "(default: advice.csv in the focus run's folder, if any)."),
 ) -> None:
     """Write an HTML report: comparison table with CIs and paired tests, calibration, missing-modality
     robustness, conformal coverage per pattern, patient cards. Figures are embedded; it opens offline."""
@@ -22,7 +24,7 @@ def report_command(
 
     try:
         with err_console.status("building report"):
-            path = build_report(runs, out, cohort, n_boot=n_boot)
+            path = build_report(runs, out, cohort, n_boot=n_boot, advice=advice)
     except (FileNotFoundError, ValueError) as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}")
         raise typer.Exit(code=1) from None

@@ -14,6 +14,7 @@ import pandas as pd
 from fusemed import __version__
 from fusemed.evaluation.metrics import PER_FOLD_MEAN, PLAIN
 from fusemed.io import atomic_write_text
+from fusemed.report import advice as A
 from fusemed.report import cards as C
 from fusemed.report import cohort_page, curves, lesion, patterns
 from fusemed.report.figures import Figure
@@ -125,8 +126,10 @@ def shorten_names(runs: list[RunData]) -> None:
                 run.name = name
 
 
-def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: int = 2000) -> dict[str, Any]:
-    """Everything the template shows, computed once (figures as data URIs)."""
+def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: int = 2000,
+                   advice: Path | None = None) -> dict[str, Any]:
+    """Everything the template shows, computed once (figures as data URIs); ``advice``: an ``advice.csv``
+    for the patient cards (default: the focus run's own, if it has one)."""
     shorten_names(runs)
     folder = _cohort_folder(runs, cohort)
     cohort_ctx: dict[str, Any] = {"folder": str(folder) if folder else None, "summary": None, "figures": []}
@@ -144,6 +147,9 @@ def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: i
     table = comparison_table(runs, _oracles(runs, cohort), n_boot=n_boot)
     by_pattern = patterns.pattern_table(runs, pool=True)
     focus = C.focus_run(runs)
+    cards = C.select_cards(focus) if focus is not None else {"uncertain": [], "wrong": []}
+    advised = A.load_advice(focus.path if focus is not None else None, advice)
+    A.attach(cards, advised)
     figures: dict[str, Figure | None] = {
         "roc": curves.roc_figure(runs),
         "reliability": curves.reliability_figure(runs),
@@ -166,7 +172,8 @@ def report_context(runs: list[RunData], cohort: Path | None = None, *, n_boot: i
         "survival_caption": survival_caption(table),
         "figures": figures,
         "focus": focus.name if focus is not None else None,
-        "cards": C.select_cards(focus) if focus is not None else {"uncertain": [], "wrong": []},
+        "cards": cards,
+        "exams": A.exam_summary(advised),
         "alpha": focus.alpha if focus is not None else 0.1,
         "lesion": [lesion.lesion_section(r) for r in runs if r.is_lesion],
         "fmt": fmt_value,
@@ -192,7 +199,7 @@ def write_figures(context: dict[str, Any], folder: Path) -> list[Path]:
 
 
 def build_report(runs: list[Path], out: Path, cohort: Path | None = None, *, n_boot: int = 2000,
-                 figures_dir: Path | None = None) -> Path:
+                 figures_dir: Path | None = None, advice: Path | None = None) -> Path:
     """Write one self-contained HTML report comparing ``runs``; return its path.
 
     Args:
@@ -202,11 +209,13 @@ def build_report(runs: list[Path], out: Path, cohort: Path | None = None, *, n_b
             ``config.yaml`` ``cohort`` when that folder exists.
         n_boot: bootstrap resamples for the AUROC confidence intervals.
         figures_dir: also save every figure there as ``<key>.png``.
+        advice: ``fusemed advise`` output for the patient cards and the cohort page (default: the focus
+            run's ``advice.csv`` when it has one).
     """
     if not runs:
         raise ValueError("build_report needs at least one run folder")
     loaded = load_runs([Path(r) for r in runs])
-    context = report_context(loaded, cohort, n_boot=n_boot)
+    context = report_context(loaded, cohort, n_boot=n_boot, advice=advice)
     html = render(context)
     if figures_dir is not None:
         write_figures(context, Path(figures_dir))

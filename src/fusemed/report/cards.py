@@ -36,6 +36,7 @@ class Card:
     epistemic: float | None
     reason: str
     extra: dict[str, Any] = field(default_factory=dict)
+    advice: list[dict[str, Any]] = field(default_factory=list)  # `fusemed advise` rows, rank order
 
     @property
     def wrong(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ import pandas as pd
 from fusemed.cohort import Cohort
 from fusemed.evaluation.metrics import discrimination_report
 from fusemed.run import Run
+from fusemed.training.config import TrainConfig
 from fusemed.training.data import CaseDataset, Task, pattern_of, stack_targets
 from fusemed.training.io import atomic_write_csv, atomic_write_json, cohort_fingerprint
-from fusemed.training.learners import FOLD_FILE, FoldContext, load_predictor
+from fusemed.training.learners import FOLD_FILE, FoldContext, Predictor, load_predictor
 from fusemed.training.module import ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
 from fusemed.training.runner import predictions_frame
@@ -75,6 +77,31 @@ def _members(logits: np.ndarray) -> np.ndarray:
     return logits if logits.ndim == 3 else logits[None]
 
 
+@dataclass
+class LoadedFold:
+    """One trained fold, ready to predict: its preprocessing, its predictor and the context it predicts in."""
+
+    k: int
+    preprocessing: Preprocessing
+    predictor: Predictor
+    ctx: FoldContext
+
+
+def load_folds(run: Path, config: TrainConfig, model_factory: ModelFactory | None = None) -> list[LoadedFold]:
+    """Every trained fold of ``run`` (``config`` = the run's config, e.g. with another batch size), in order.
+
+    Shared by ``predict`` and ``advise``: whoever pushes inputs through a run's folds loads them here.
+    """
+    loaded = []
+    for d in fold_dirs(run):
+        fold = _fold_meta(d)
+        k = int(fold["fold"])
+        slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in fold["slots"]]
+        ctx = FoldContext(config, _run_task(fold), fold["modalities"], slots, k, model_factory or build_model)
+        loaded.append(LoadedFold(k, Preprocessing.load(d / "preprocessing.json"), load_predictor(d, ctx), ctx))
+    return loaded
+
+
 def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFactory | None = None,
                    batch_size: int | None = None) -> pd.DataFrame:
     """Predict every subject of ``cohort`` with the run's folds, the run's post-hoc steps applied.
@@ -111,20 +138,14 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     for c in cases:  # own-fold subjects in their test split's order (same batches as in training)
         fold = own.get(c.subject, (None, 0))
         groups.setdefault(fold[0], []).append((fold[1], c))
-    factory = model_factory or build_model
     logits: dict[int | None, dict[int, np.ndarray]] = {g: {} for g in groups}
-    for d in dirs:
-        fold = _fold_meta(d)
-        k = int(fold["fold"])
-        prep = Preprocessing.load(d / "preprocessing.json")
-        prep.check_cohort(cohort)  # tabular columns matched by name, a mismatch refused before any model
-        slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in fold["slots"]]
-        ctx = FoldContext(config, task, modalities, slots, k, factory)
-        predictor = load_predictor(d, ctx)
+    for fold in load_folds(run, config, model_factory):
+        fold.preprocessing.check_cohort(cohort)  # tabular columns matched by name, refused before any model
         for g, members in groups.items():
-            if g is None or g == k:
+            if g is None or g == fold.k:
                 ordered = [c for _, c in sorted(members, key=lambda t: t[0])]
-                logits[g][k] = predictor.predict(CaseDataset(ordered, modalities, prep, label_task, cache=True), ctx)
+                dataset = CaseDataset(ordered, modalities, fold.preprocessing, label_task, cache=True)
+                logits[g][fold.k] = fold.predictor.predict(dataset, fold.ctx)
     frames = []
     for g, members in groups.items():
         ordered = [c for _, c in sorted(members, key=lambda t: t[0])]
@@ -152,8 +173,7 @@ def _frame(cases: list, group: int | None, fold_logits: dict[int, np.ndarray], t
         frame["y_true"] = [c.targets.get(task.name, np.nan) if c.targets.get(task.name) is not None else np.nan
                            for c in cases]
     if posthoc is not None and posthoc.classifies:
-        columns = (posthoc.new_subjects(fold_logits, patterns, method) if group is None
-                   else posthoc.out_of_fold(group, fold_logits[group], patterns, method))
+        columns = posthoc.apply(fold_logits, patterns, method, group)
         frame = frame.drop(columns=[c for c in columns.columns if c in frame.columns])
         frame = pd.concat([frame, columns.set_axis(frame.index)], axis=1)
     frame["source"] = "folds" if group is None else f"fold-{group}"

@@ -43,7 +43,8 @@ CAL_SEED, TEST_SEED = 0, 10_000
 def member_probs(z: np.ndarray) -> np.ndarray:
     """`(K, n, 1)` binary logits → `(K, n, 2)`; `(K, n, C)` → softmax `(K, n, C)`."""
     if z.shape[-1] == 1:
-        p1 = logits_to_probs(z[..., 0], binary=True)
+        p1 = logits_to_probs(z, binary=True)  # (K, n): the trailing 1 only (z[..., 0] of one member and one
+        # subject, (1, 1), would lose its subject axis too)
         return np.stack([1.0 - p1, p1], axis=-1)
     return logits_to_probs(z, binary=False)
 
@@ -191,6 +192,13 @@ class Posthoc:
             cross.fit(self.oof["score"], self.oof["fold"], self.oof["pattern"], self.oof["label"])
             sets = cross.predict([p.mean(axis=0) for p in calibrated.values()], list(calibrated), patterns)
         return self._columns(members, np.concatenate([member_probs(v) for v in z.values()]), sets)
+
+    def apply(self, fold_logits: dict[int, np.ndarray], patterns: list[str], method: UncertaintyMethod,
+              fold: int | None = None) -> pd.DataFrame:
+        """:meth:`out_of_fold` for subjects held out of ``fold``, else :meth:`new_subjects` (``fold=None``)."""
+        if fold is None:
+            return self.new_subjects(fold_logits, patterns, method)
+        return self.out_of_fold(fold, fold_logits[fold], patterns, method)
 
     # -- metrics and persistence ---------------------------------------------------------------------
 
