@@ -41,5 +41,38 @@ def demo_config(subjects: int = 120, epochs: int = 15, folds: int = 3, **train: 
 
 def run_demo(out: str | Path = "demo-output", *, on_event: EventHook | None = None,
              config: BenchmarkConfig | None = None) -> BenchmarkResult:
-    """Run the demo into ``out`` (resumable: a rerun skips what is done) and return the benchmark result."""
-    return run_benchmark(config or demo_config(), out, on_event=on_event)
+    """Run the demo into ``out`` (resumable: a rerun skips what is done) and return the benchmark result.
+
+    Then ``fusemed advise`` for the patients on the report's cards (which missing exam would most change
+    their answer) and the report again, so the cards show it: only those few patients, to stay in minutes.
+    """
+    config = config or demo_config()
+    result = run_benchmark(config, out, on_event=on_event, report=False)
+    runs = sorted(Path(out).glob("runs/*/*/run.json"))
+    if not runs:
+        return result
+    advise_card_patients([r.parent for r in runs])
+    from fusemed.report import build_report
+
+    result.report = build_report([r.parent for r in runs], Path(out) / "report.html", n_boot=config.n_boot,
+                                 figures_dir=Path(out) / "figures")
+    return result
+
+
+def advise_card_patients(runs: list[Path], k: int = 16) -> Path | None:
+    """``advice.csv`` in the report's focus run, for the patients its cards show (None when none is missing
+    anything or the run fitted nothing post hoc)."""
+    from fusemed.advise import advise_cohort
+    from fusemed.cohort import Cohort
+    from fusemed.report.cards import focus_run, select_cards
+    from fusemed.report.runs import load_runs
+
+    focus = focus_run(load_runs(runs))
+    if focus is None or not (focus.path / "posthoc.json").is_file() or focus.cohort is None:
+        return None
+    shown = [card for cards in select_cards(focus).values() for card in cards if card.missing]
+    if not shown:
+        return None
+    cohort = Cohort.load(focus.cohort).subset(dict.fromkeys(card.subject for card in shown))
+    advise_cohort(focus.path, cohort, k=k, n_boot=200, out=focus.path / "advice.csv")
+    return focus.path / "advice.csv"
