@@ -84,7 +84,7 @@ def dirichlet_uncertainty(log_alpha: torch.Tensor) -> dict[str, torch.Tensor]:
 def dirichlet_members(log_alpha: torch.Tensor, n_samples: int = 50, seed: int = 0) -> torch.Tensor:
     """Sample K probability vectors from Dir(α): `(B, C)` → `(K, B, C)` log-probabilities.
 
-    Lets an evidential model feed the same member-based pipeline (`posthoc_fold`) as MC dropout and
+    Lets an evidential model feed the same member-based pipeline (`Posthoc`) as MC dropout and
     ensembles; the sampled mutual information converges to `dirichlet_uncertainty`'s epistemic term.
     """
     alpha = log_alpha.detach().exp().cpu().double()
