@@ -289,6 +289,12 @@ class CrossConformalClassifier:
         self.groupby = groupby
         self.min_group_size = min_group_size
 
+    def label_scores(self, probs: np.ndarray, labels: Sequence[int]) -> np.ndarray:
+        """Nonconformity ``(n,)`` of the given labels: what :meth:`fit` takes for the out-of-fold subjects
+        (the same non-randomised score :meth:`p_values` gives a new subject's candidate labels)."""
+        scores = look_up_option(self.score, SCORES)(as_class_probs(probs), None)
+        return scores[np.arange(len(scores)), np.asarray(labels, dtype=int)]
+
     def fit(self, scores: np.ndarray, folds: Sequence[int], groups: Sequence[Hashable] | None = None,
             labels: Sequence[int] | None = None) -> CrossConformalClassifier:
         """Out-of-fold true-label scores `(n,)`, the fold that scored each, its pattern and its label."""

@@ -132,6 +132,7 @@ class Posthoc:
                         np.asarray(f.calibration.y).astype(int)) for f in folds}
         post.temperature, post.temperature_record = fit_temperature(cal, config.calibrate)
         oof: dict[str, list] = {"fold": [], "score": [], "pattern": [], "label": []}
+        cross = post.cross_conformal()
         for f in folds:
             z, y = cal[f.fold]
             probs = member_probs(_scaled(z, post.temperature)).mean(axis=0)
@@ -140,13 +141,16 @@ class Posthoc:
             post.sources[f.fold] = f.calibration_source
             test = member_probs(_scaled(method.members(f.test.logits, seed + f.fold + TEST_SEED), post.temperature))
             labels = np.asarray(f.test.y).astype(int)
-            scores = post.conformal[f.fold]._scores(test.mean(axis=0), np.random.default_rng(0))
             oof["fold"] += [f.fold] * len(labels)
-            oof["score"] += scores[np.arange(len(labels)), labels].tolist()
+            oof["score"] += cross.label_scores(test.mean(axis=0), labels).tolist()
             oof["pattern"] += [str(p) for p in f.test.patterns]
             oof["label"] += labels.tolist()
         post.oof = oof
         return post
+
+    def cross_conformal(self) -> CrossConformalClassifier:
+        """The (unfitted) cross-conformal classifier of this run's conformal settings."""
+        return CrossConformalClassifier(self.config.alpha, self.config.conformal_score, self.config.conformal_groupby)
 
     # -- applying ------------------------------------------------------------------------------------
 
@@ -187,9 +191,8 @@ class Posthoc:
         members = np.concatenate(list(calibrated.values()))
         sets = None
         if self.oof.get("score"):
-            cross = CrossConformalClassifier(self.config.alpha, self.config.conformal_score,
-                                             self.config.conformal_groupby)
-            cross.fit(self.oof["score"], self.oof["fold"], self.oof["pattern"], self.oof["label"])
+            cross = self.cross_conformal().fit(self.oof["score"], self.oof["fold"], self.oof["pattern"],
+                                               self.oof["label"])
             sets = cross.predict([p.mean(axis=0) for p in calibrated.values()], list(calibrated), patterns)
         return self._columns(members, np.concatenate([member_probs(v) for v in z.values()]), sets)
 
