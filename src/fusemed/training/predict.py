@@ -58,13 +58,11 @@ def own_folds(run: Path, cohort: Cohort) -> dict[str, tuple[int, int]]:
     Those subjects get their out-of-fold prediction back, from the one fold model that never saw them;
     on any other cohort every subject is new (empty mapping).
     """
-    saved = run / "cohort_fingerprint.json"
-    splits = run / "splits.json"
-    if not saved.is_file() or not splits.is_file():
+    opened = Run.open(run)
+    saved = opened.fingerprint.get("sha256")
+    if not saved or not (opened.path / "splits.json").is_file() or saved != cohort_fingerprint(cohort.root)["sha256"]:
         return {}
-    if json.loads(saved.read_text()).get("sha256") != cohort_fingerprint(cohort.root)["sha256"]:
-        return {}
-    return {s: (int(f["fold"]), i) for f in json.loads(splits.read_text()) for i, s in enumerate(f["test"])}
+    return {s: (int(f["fold"]), i) for f in opened.splits for i, s in enumerate(f["test"])}
 
 
 def _two_columns(logits: np.ndarray) -> np.ndarray:
@@ -112,7 +110,8 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     member summary and a cross-conformal set with ``abstain``.
     """
     run = Path(run)
-    config = Run.open(run).config  # an older layout is refused before any model is read
+    opened = Run.open(run)  # an older layout is refused before any model is read
+    config = opened.config
     if batch_size:
         config = config.updated(batch_size=batch_size)
     dirs = fold_dirs(run)
@@ -130,8 +129,7 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     if len(cases) < len(cohort):
         log.warning("%d subject(s) have none of %s: not predicted", len(cohort) - len(cases), modalities)
     label_task = task if task.name in cohort.spec.targets else None
-    posthoc = Posthoc.from_json(json.loads((run / "posthoc.json").read_text())) \
-        if (run / "posthoc.json").is_file() else None
+    posthoc = opened.posthoc
     method = config.uncertainty.build()
     own = own_folds(run, cohort)
     groups: dict[int | None, list] = {}
