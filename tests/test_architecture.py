@@ -49,18 +49,18 @@ def test_the_pipeline_uses_the_exported_wrappers(monkeypatch) -> None:
     import torch
     from torch import nn
 
-    import fusemed.uncertainty.methods as methods
+    import fusemed.uncertainty.mc_dropout as mc_dropout
     from fusemed.uncertainty import UncertaintyConfig
 
     calls = []
-    real = methods.MCDropout
+    real = mc_dropout.MCDropout
 
     class Spy(real):  # type: ignore[misc, valid-type]
         def __call__(self, *args, **kwargs):
             calls.append(self.n_samples)
             return super().__call__(*args, **kwargs)
 
-    monkeypatch.setattr(methods, "MCDropout", Spy)
+    monkeypatch.setattr(mc_dropout, "MCDropout", Spy)
 
     class Net(nn.Module):
         def __init__(self) -> None:

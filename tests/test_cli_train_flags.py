@@ -148,3 +148,18 @@ def test_misspelt_fusion_is_refused_before_any_cohort_file(tmp_path: Path, monke
         assert result.exit_code == 1
         assert "did you mean 'hemis'" in result.output and "--fusion hemsi" in result.output
         assert not out.exists()
+
+
+def test_misspelt_fusion_is_refused_without_importing_the_frameworks(tmp_path: Path) -> None:
+    """The refusal is immediate because it needs no framework: names are checked from the declared
+    registries, so torch, MONAI, Lightning and scikit-learn are never imported (they take ~8 s on 2 cores)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom fusemed.cli.main import app\n"
+            f"r = CliRunner().invoke(app, ['train', '--cohort', {str(tmp_path / 'c')!r}, '--fusion', 'hemsi', "
+            f"'--out', {str(tmp_path / 'run')!r}])\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'monai', 'lightning', 'sklearn'})\n"
+            "print(r.exit_code, heavy, 'hemis' in r.output)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "[]", "True"]

@@ -147,3 +147,18 @@ def test_cohort_kinds_can_describe_the_model_directly() -> None:
     assert (info.kind, info.shape, task.kind) == ("tabular", (4,), "survival")
     model = build_model(ModelConfig(embed_dim=8, hidden=8), [info], task)
     assert model({"clinical": torch.randn(2, 4)}, torch.ones(2, 1, dtype=torch.bool)).shape == (2, 1)
+
+
+def test_declared_registries_match_what_the_modules_register() -> None:
+    """Fusion and baseline names are declared (so a config is checked without torch); the declaration and
+    the classes must agree: each declared module registers its name, and no class registers an undeclared one."""
+    import importlib
+
+    from fusemed.models.registry import BASELINES, FUSIONS
+
+    for registry in (FUSIONS, BASELINES):
+        declared = dict(registry._modules)
+        for name, module in declared.items():
+            importlib.import_module(module)
+            assert registry[name].name == name
+        assert set(registry._items) == set(declared)

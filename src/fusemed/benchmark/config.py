@@ -68,9 +68,9 @@ class AdviseSpec(BaseModel):
     @field_validator("schemes")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        from monai.utils import look_up_option
+        from fusemed.choices import look_up
 
-        return [look_up_option(v, ["mcar", "mnar"]) for v in value]
+        return [look_up(v, ["mcar", "mnar"]) for v in value]
 
 
 class CohortGrid(BaseModel):
@@ -176,11 +176,10 @@ class BenchmarkConfig(BaseModel):
     @field_validator("baselines")
     @classmethod
     def _known_baselines(cls, value: list[str]) -> list[str]:
-        from monai.utils import look_up_option
-
+        from fusemed.choices import look_up
         from fusemed.models.baselines import BASELINES
 
-        return [look_up_option(v, list(BASELINES)) for v in value]
+        return [look_up(v, list(BASELINES)) for v in value]
 
     @field_validator("variants")
     @classmethod

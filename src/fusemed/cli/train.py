@@ -96,13 +96,12 @@ def run_kind(out: Path, config: Path | None, flags: dict[str, Any]) -> tuple[str
     missing = [f"--{k}" for k, v in (("cohort", cohort), ("target", target)) if not v]
     if missing:
         raise typer.BadParameter(f"give {' and '.join(missing)} (or --config FILE.yaml)")
-    from monai.utils import look_up_option
-
+    from fusemed.choices import look_up
     from fusemed.cohort import CohortSpec
     from fusemed.run.kinds import kind_of_target
 
     spec = CohortSpec.from_yaml(Path(cohort) / "cohort.yaml")
-    name = look_up_option(str(target), list(spec.targets))
+    name = look_up(str(target), list(spec.targets))
     target_kind = spec.targets[name].kind.value
     kind = kind_of_target(target_kind).name
     if raw.get("task") == "detection" and kind != "detection":

@@ -6,32 +6,18 @@ subject, empty cell = missing). See ``docs/cohort-format.md``.
 
 from __future__ import annotations
 
-from fusemed.cohort.case import Case, Survival
-from fusemed.cohort.cohort import Cohort
-from fusemed.cohort.problems import CohortError, Problem
-from fusemed.cohort.readers import Graph, ReadError, read_graph, read_surface, read_vertex_labels, read_volume
-from fusemed.cohort.spec import CohortSpec, ModalityKind, ModalitySpec, TargetKind, TargetSpec
-from fusemed.cohort.validate import ValidationReport, validate_cohort
-from fusemed.cohort.write import write_cohort
+import lazy_loader
 
-__all__ = [
-    "Case",
-    "Cohort",
-    "CohortError",
-    "CohortSpec",
-    "Graph",
-    "ModalityKind",
-    "ModalitySpec",
-    "Problem",
-    "ReadError",
-    "Survival",
-    "TargetKind",
-    "TargetSpec",
-    "ValidationReport",
-    "read_graph",
-    "read_surface",
-    "read_vertex_labels",
-    "read_volume",
-    "validate_cohort",
-    "write_cohort",
-]
+# lazy (SPEC 1): importing a submodule (e.g. a config) does not import torch, MONAI or Lightning
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "case": ["Case", "Survival"],
+        "cohort": ["Cohort"],
+        "problems": ["CohortError", "Problem"],
+        "readers": ["Graph", "ReadError", "read_graph", "read_surface", "read_vertex_labels", "read_volume"],
+        "spec": ["CohortSpec", "ModalityKind", "ModalitySpec", "TargetKind", "TargetSpec"],
+        "validate": ["ValidationReport", "validate_cohort"],
+        "write": ["write_cohort"],
+    },
+)

@@ -301,7 +301,7 @@ class Cohort:
     def target_values(self, name: str) -> list[Any]:
         """Each case's value of a target (``None`` where missing), in case order."""
         if name not in self.spec.targets:
-            from monai.utils import look_up_option
+            from fusemed.choices import look_up
 
-            look_up_option(name, list(self.spec.targets))
+            look_up(name, list(self.spec.targets))
         return [c.targets.get(name) for c in self.cases]

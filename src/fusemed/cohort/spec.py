@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from monai.utils import look_up_option
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fusemed.choices import look_up
 from fusemed.cohort.problems import CohortError, Problem
 from fusemed.io import YamlError, atomic_write_text, load_yaml
 
@@ -78,7 +78,7 @@ def _kind(value: Any, enum: type[Enum]) -> Any:
     """Resolve a kind, answering a misspelling with MONAI's "did you mean …?"."""
     if isinstance(value, enum):
         return value
-    return enum(look_up_option(str(value), [k.value for k in enum]))
+    return enum(look_up(str(value), [k.value for k in enum]))
 
 
 class ModalitySpec(BaseModel):
@@ -99,7 +99,7 @@ class ModalitySpec(BaseModel):
     @field_validator("mesh")
     @classmethod
     def _known_mesh(cls, value: str | None) -> str | None:
-        return None if value is None else look_up_option(value, list(MESH_VERTICES))
+        return None if value is None else look_up(value, list(MESH_VERTICES))
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ModalitySpec:

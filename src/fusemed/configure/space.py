@@ -24,14 +24,13 @@ GBM_MAX_FEATURES = 5000
 
 def candidate_names() -> list[str]:
     """Every name a candidate may take: registered baselines, then fusion strategies."""
-    from fusemed.models.baselines import BASELINES
-    from fusemed.models.fusion import FUSIONS
+    from fusemed.models.registry import BASELINES, FUSIONS  # declared names: no torch import to check a name
 
     return [*BASELINES, *FUSIONS]
 
 
 def is_baseline(name: str) -> bool:
-    from fusemed.models.baselines import BASELINES
+    from fusemed.models.registry import BASELINES
 
     return name in BASELINES
 
@@ -57,12 +56,12 @@ class SearchSpace(BaseModel):
     def _known(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return None
-        from monai.utils import look_up_option
+        from fusemed.choices import look_up
 
         names = candidate_names()
         if not value:
             raise ValueError(f"search.candidates is empty; choose among {names}")
-        return list(dict.fromkeys(look_up_option(v, names) for v in value))
+        return list(dict.fromkeys(look_up(v, names) for v in value))
 
     def resolve(self, task_kind: str, n: int, n_features: int = 0) -> tuple[list[str], int]:
         """``(candidates fit for the task, inner folds)`` for a fold of ``n`` subjects whose classical feature

@@ -6,12 +6,12 @@ Validated by pydantic before any file of the dataset is read: unknown keys are e
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fusemed.choices import did_you_mean
 from fusemed.cohort.problems import CohortError, Problem
 from fusemed.cohort.spec import MESH_VERTICES
 from fusemed.io import load_yaml
@@ -31,15 +31,10 @@ SITE_METADATA = ("InstitutionName", "ManufacturersModelName", "Manufacturer", "S
 DEFAULT_SURFACE_PATTERNS = ("surf/{hemi}.{feature}.{mesh}.mgh", "surf/{hemi}.{feature}.mgh", "surf/{hemi}.{feature}")
 
 
-def _did_you_mean(word: str, options: Any) -> str:
-    close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
 def _choice(value: Any, options: tuple[str, ...], what: str) -> str:
     if value in options:
         return value
-    raise ValueError(f"{what} {value!r} is not one of {', '.join(options)}.{_did_you_mean(value, options)}")
+    raise ValueError(f"{what} {value!r} is not one of {', '.join(options)}.{did_you_mean(value, options)}")
 
 
 class _Strict(BaseModel):
@@ -185,7 +180,7 @@ class BidsImportConfig(_Strict):
             ):
                 raise ValueError(
                     f"target {name!r}: reference {t.reference!r} is not a volume modality."
-                    f"{_did_you_mean(t.reference, volumes)} Volumes: {', '.join(volumes) or 'none'}"
+                    f"{did_you_mean(t.reference, volumes)} Volumes: {', '.join(volumes) or 'none'}"
                 )
         return self
 
@@ -225,6 +220,6 @@ def load_import_config(path: str | Path | None) -> BidsImportConfig:
             if e.get("type") == "extra_forbidden":
                 allowed = list(_model_at(e.get("loc", ())).model_fields)
                 key = str(e["loc"][-1])
-                msg = f"unknown key {key!r}.{_did_you_mean(key, allowed)} Allowed: {', '.join(allowed)}"
+                msg = f"unknown key {key!r}.{did_you_mean(key, allowed)} Allowed: {', '.join(allowed)}"
             problems.append(Problem(f"{_loc(e)}: {msg}" if _loc(e) else msg, file=path, column=_loc(e) or None))
         raise CohortError(problems) from None

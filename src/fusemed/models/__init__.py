@@ -8,28 +8,17 @@ loss = model.loss(logits, target)
 
 from __future__ import annotations
 
-from fusemed.models.config import MODALITY_KINDS, TASK_KINDS, ModalityInfo, ModelConfig, TaskInfo
-from fusemed.models.dropout import modality_dropout
-from fusemed.models.encoders import ENCODERS, Encoder, build_encoder
-from fusemed.models.fusion import FUSIONS, Fusion, fusion_table
-from fusemed.models.heads import HEADS, Head
-from fusemed.models.model import MultimodalModel, build_model
+import lazy_loader
 
-__all__ = [
-    "ENCODERS",
-    "FUSIONS",
-    "HEADS",
-    "MODALITY_KINDS",
-    "TASK_KINDS",
-    "Encoder",
-    "Fusion",
-    "Head",
-    "ModalityInfo",
-    "ModelConfig",
-    "MultimodalModel",
-    "TaskInfo",
-    "build_encoder",
-    "build_model",
-    "fusion_table",
-    "modality_dropout",
-]
+# lazy (SPEC 1): importing a submodule (e.g. a config) does not import torch, MONAI or Lightning
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["MODALITY_KINDS", "ModalityInfo", "ModelConfig", "TASK_KINDS", "TaskInfo"],
+        "dropout": ["modality_dropout"],
+        "encoders": ["ENCODERS", "Encoder", "build_encoder"],
+        "fusion": ["FUSIONS", "Fusion", "fusion_table"],
+        "heads": ["HEADS", "Head"],
+        "model": ["MultimodalModel", "build_model"],
+    },
+)

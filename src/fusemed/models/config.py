@@ -8,17 +8,25 @@ fusion or encoder name fails before any data is read.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
 
-import torch.nn as nn
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MODALITY_KINDS = ("volume", "graph", "surface", "tabular")
 TASK_KINDS = ("binary", "multiclass", "survival")
 _NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
-_RESERVED = set(dir(nn.Module()))
+
+
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """Attribute names of torch.nn.Module (a modality named like one cannot be a sub-module); torch is
+    imported here, not when a config is parsed."""
+    import torch.nn as nn
+
+    return frozenset(dir(nn.Module()))
 
 
 def _plain(value: object) -> str:
@@ -46,7 +54,7 @@ class ModalityInfo:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", _plain(self.kind))
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
-        if not _NAME.match(self.name) or self.name in _RESERVED:
+        if not _NAME.match(self.name) or self.name in _reserved():
             raise ValueError(
                 f"modality name {self.name!r} cannot name a sub-module: use letters, digits, '_' or '-' "
                 "and avoid torch.nn.Module attribute names"

@@ -69,12 +69,11 @@ class Run:
     @classmethod
     def create(cls, path: str | Path, kind: str, task: RunTask) -> Run:
         """Write ``RUN/run.json`` atomically (first, before any other file of the run) and return the run."""
-        from monai.utils import look_up_option
-
         from fusemed import __version__
+        from fusemed.choices import look_up
         from fusemed.run.kinds import RUN_KINDS
 
-        run = cls(Path(path), look_up_option(kind, list(RUN_KINDS)), task, __version__)
+        run = cls(Path(path), look_up(kind, list(RUN_KINDS)), task, __version__)
         atomic_write_json(run.path / RUN_FILE, {"layout": LAYOUT, "kind": run.kind, "fusemed": run.version,
                                                 "task": asdict(task)})
         return run

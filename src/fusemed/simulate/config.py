@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fusemed.choices import did_you_mean
 
 SCENARIOS = ("epilepsy", "coma")
 MISSING_SCHEMES = ("mcar", "mnar", "site")
@@ -13,13 +13,11 @@ DEFAULT_SPACING = {"coma": 3.0, "epilepsy": 2.0}
 
 
 def _lookup(value: str, options: tuple[str, ...], what: str) -> str:
-    """MONAI-style "did you mean" without importing MONAI (5 s) just to check a word."""
+    """Case-insensitive choice with "did you mean" (fusemed.choices: no MONAI import to check a word)."""
     key = str(value).strip().lower()
     if key in options:
         return key
-    close = difflib.get_close_matches(key, options, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"{what}: unknown option {value!r}.{hint} Available: {', '.join(options)}.")
+    raise ValueError(f"{what}: unknown option {value!r}.{did_you_mean(key, options)} Available: {', '.join(options)}.")
 
 
 class SimulationConfig(BaseModel):

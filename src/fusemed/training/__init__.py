@@ -6,8 +6,14 @@ Public API: :class:`TrainConfig`, :func:`train_run`, :func:`evaluate_run`, :func
 
 from __future__ import annotations
 
-from fusemed.training.config import TrainConfig
-from fusemed.training.predict import evaluate_run, predict_cohort, predict_run
-from fusemed.training.runner import train_run
+import lazy_loader
 
-__all__ = ["TrainConfig", "evaluate_run", "predict_cohort", "predict_run", "train_run"]
+# lazy (SPEC 1): importing a submodule (e.g. a config) does not import torch, MONAI or Lightning
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "config": ["TrainConfig"],
+        "predict": ["evaluate_run", "predict_cohort", "predict_run"],
+        "runner": ["train_run"],
+    },
+)

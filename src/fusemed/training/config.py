@@ -66,23 +66,21 @@ class ModelSection(BaseModel):
     @classmethod
     def _known_model(cls, value: str) -> str:
         """A misspelt fusion or baseline fails here, before any cohort file is read."""
-        from monai.utils import look_up_option
-
+        from fusemed.choices import look_up
         from fusemed.configure.space import candidate_names
 
-        return look_up_option(value, ["auto", *candidate_names()])
+        return look_up(value, ["auto", *candidate_names()])
 
     @model_validator(mode="after")
     def _network_options(self) -> ModelSection:
         """Extra keys are fusemed.models.ModelConfig fields: names and values checked now, not at training."""
-        from monai.utils import look_up_option
-
+        from fusemed.choices import look_up
         from fusemed.models import ModelConfig
 
         extra = dict(self.model_extra or {})
         allowed = [k for k in ModelConfig.model_fields if k != "fusion"]
         for key in extra:
-            look_up_option(key, allowed)
+            look_up(key, allowed)
         ModelConfig(**extra)
         return self
 
@@ -129,7 +127,7 @@ def leaf_owners() -> dict[str, str]:
 
 def route(raw: dict[str, Any]) -> dict[str, Any]:
     """Flat and nested keys -> nested sub-records; an unknown key gets "did you mean"."""
-    from monai.utils import look_up_option
+    from fusemed.choices import look_up
 
     owners = leaf_owners()
     out: dict[str, Any] = {k: raw[k] for k in TOP_LEVEL if k in raw}
@@ -145,7 +143,7 @@ def route(raw: dict[str, Any]) -> dict[str, Any]:
         elif key in SECTIONS and isinstance(value, BaseModel):
             sections[key].update(value.model_dump(exclude_unset=True))
         else:
-            sections[owners[look_up_option(key, [*owners, *TOP_LEVEL, *SECTIONS])]][key] = value
+            sections[owners[look_up(key, [*owners, *TOP_LEVEL, *SECTIONS])]][key] = value
     out.update({name: values for name, values in sections.items() if values})
     return out
 

@@ -33,9 +33,9 @@ class Task:
     @classmethod
     def from_cohort(cls, cohort: Cohort, name: str) -> Task:
         if name not in cohort.spec.targets:
-            from monai.utils import look_up_option
+            from fusemed.choices import look_up
 
-            look_up_option(name, list(cohort.spec.targets))
+            look_up(name, list(cohort.spec.targets))
         kind = cohort.spec.targets[name].kind
         if kind not in (TargetKind.BINARY, TargetKind.MULTICLASS, TargetKind.SURVIVAL):
             raise ValueError(f"target {name!r} is a {kind.value}: train predicts binary, multiclass or survival")

@@ -26,8 +26,8 @@ import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
-from monai.utils import look_up_option
 
+from fusemed.choices import look_up
 from fusemed.cohort import Cohort
 from fusemed.configure.space import is_baseline
 from fusemed.evaluation.metrics import discrimination_report
@@ -56,10 +56,10 @@ RESUMABLE_KEYS = {"trainer.accelerator", "trainer.devices", "trainer.strategy", 
 
 
 def resolve_modalities(cohort: Cohort, wanted: Sequence[str] | None) -> list[str]:
-    """The run's modalities in spec order; a misspelt name gets MONAI's "did you mean"."""
+    """The run's modalities in spec order; a misspelt name gets "did you mean"."""
     if not wanted:
         return list(cohort.modality_names)
-    chosen = {look_up_option(m, list(cohort.modality_names)) for m in wanted}
+    chosen = {look_up(m, list(cohort.modality_names)) for m in wanted}
     return [m for m in cohort.modality_names if m in chosen]
 
 

@@ -8,51 +8,28 @@ never imports the training package: training imports it.
 
 from __future__ import annotations
 
-from fusemed.uncertainty.calibration import TemperatureScaler, logits_to_probs
-from fusemed.uncertainty.config import UncertaintyConfig
-from fusemed.uncertainty.conformal import (
-    ConformalClassifier,
-    CrossConformalClassifier,
-    conformal_quantile,
-    format_sets,
-    min_calibration_size,
-)
-from fusemed.uncertainty.ensemble import Ensemble, stack_members
-from fusemed.uncertainty.entropy import decompose, summarize_members
-from fusemed.uncertainty.evidential import (
-    EvidentialHead,
-    dirichlet_members,
-    dirichlet_uncertainty,
-    evidential_loss,
-)
-from fusemed.uncertainty.mc_dropout import MCDropout
-from fusemed.uncertainty.methods import METHODS, UncertaintyMethod
-from fusemed.uncertainty.outputs import FoldOutputs, SplitOutputs
-from fusemed.uncertainty.posthoc import Posthoc
-from fusemed.uncertainty.report import uncertainty_report
+import lazy_loader
 
-__all__ = [
-    "METHODS",
-    "ConformalClassifier",
-    "CrossConformalClassifier",
-    "Ensemble",
-    "EvidentialHead",
-    "FoldOutputs",
-    "MCDropout",
-    "Posthoc",
-    "SplitOutputs",
-    "TemperatureScaler",
-    "UncertaintyConfig",
-    "UncertaintyMethod",
-    "conformal_quantile",
-    "decompose",
-    "dirichlet_members",
-    "dirichlet_uncertainty",
-    "evidential_loss",
-    "format_sets",
-    "logits_to_probs",
-    "min_calibration_size",
-    "stack_members",
-    "summarize_members",
-    "uncertainty_report",
-]
+# lazy (SPEC 1): importing a submodule (e.g. a config) does not import torch, MONAI or Lightning
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "calibration": ["TemperatureScaler", "logits_to_probs"],
+        "config": ["UncertaintyConfig"],
+        "conformal": [
+            "ConformalClassifier",
+            "CrossConformalClassifier",
+            "conformal_quantile",
+            "format_sets",
+            "min_calibration_size",
+        ],
+        "ensemble": ["Ensemble", "stack_members"],
+        "entropy": ["decompose", "summarize_members"],
+        "evidential": ["EvidentialHead", "dirichlet_members", "dirichlet_uncertainty", "evidential_loss"],
+        "mc_dropout": ["MCDropout"],
+        "methods": ["METHODS", "UncertaintyMethod"],
+        "outputs": ["FoldOutputs", "SplitOutputs"],
+        "posthoc": ["Posthoc"],
+        "report": ["uncertainty_report"],
+    },
+)

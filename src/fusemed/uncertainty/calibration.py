@@ -1,6 +1,7 @@
 """Post-hoc temperature scaling (Guo et al. 2017): one scalar T > 0 divides the logits.
 
-Fitted on a held-out calibration split by minimising the negative log-likelihood with L-BFGS; it changes
+Fitted on a held-out calibration split by minimising the negative log-likelihood over log T (SciPy's bounded
+Brent search: one scalar needs no gradient, and torch's optimisers stay in the Lightning trainer); it changes
 confidence, never the ranking (AUROC is unchanged). Unlike torch-uncertainty's scaler, using it unfitted
 raises `sklearn.exceptions.NotFittedError` instead of silently returning uncalibrated output.
 """
@@ -12,6 +13,7 @@ import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import minimize_scalar
 from sklearn.exceptions import NotFittedError
 
 log = logging.getLogger(__name__)
@@ -33,13 +35,11 @@ class TemperatureScaler:
     minimises the NLL of the members' *averaged* probability: the ensemble prediction is what is scored.
 
     Args:
-        max_iter: L-BFGS iterations.
-        init: starting temperature.
+        max_iter: iterations of the bounded scalar search.
     """
 
-    def __init__(self, max_iter: int = 100, init: float = 1.5) -> None:
+    def __init__(self, max_iter: int = 100) -> None:
         self.max_iter = max_iter
-        self.init = init
 
     def fit(
         self, logits: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, member_axis: bool = False
@@ -50,7 +50,7 @@ class TemperatureScaler:
             z = z.unsqueeze(0)
         if z.shape[1] != len(y):
             raise ValueError(f"calibration logits describe {z.shape[1]} subjects but y has {len(y)} labels")
-        temperature = fit_pooled_temperature([(z, y)], self.max_iter, self.init)
+        temperature = fit_pooled_temperature([(z, y)], self.max_iter)
         if not T_RANGE[0] <= temperature <= T_RANGE[1]:  # separable or label-independent calibration data
             log.warning(
                 "temperature %.3g outside %s: clipped (is the calibration split degenerate?)",
@@ -78,25 +78,22 @@ class TemperatureScaler:
 
 
 def fit_pooled_temperature(groups: list[tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]],
-                           max_iter: int = 100, init: float = 1.5) -> float:
+                           max_iter: int = 100) -> float:
     """The T (unclipped) minimising the NLL of member-averaged probabilities over several groups of subjects.
 
     Each group is ``(logits (K, n, C'), labels (n,))`` scored by its own model (e.g. one per CV fold; K may
-    differ between groups); the objective is the mean NLL over every subject of every group.
+    differ between groups); the objective is the mean NLL over every subject of every group. The search
+    spans T in [1e-3, 1e3], wider than ``T_RANGE``, so that a degenerate split shows as a T outside it.
     """
     data = [(_as_tensor(z), _as_tensor(y).long()) for z, y in groups]
     total = sum(len(y) for _, y in data)
-    log_t = torch.tensor(float(np.log(init)), dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = sum(_nll(z / log_t.exp(), y) * len(y) for z, y in data) / total
-        loss.backward()
-        return loss
+    def objective(log_t: float) -> float:
+        return float(sum(_nll(z / np.exp(log_t), y) * len(y) for z, y in data) / total)
 
-    optimizer.step(closure)
-    return float(log_t.detach().exp())
+    result = minimize_scalar(objective, bounds=(np.log(1e-3), np.log(1e3)), method="bounded",
+                             options={"maxiter": max_iter, "xatol": 1e-6})
+    return float(np.exp(result.x))
 
 
 def logits_to_probs(logits: np.ndarray | torch.Tensor, binary: bool | None = None) -> np.ndarray:

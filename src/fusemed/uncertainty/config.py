@@ -33,9 +33,9 @@ class UncertaintyConfig(BaseModel):
     @field_validator("method")
     @classmethod
     def _known(cls, value: str) -> str:
-        from monai.utils import look_up_option
+        from fusemed.choices import look_up
 
-        return look_up_option(value, list(METHODS))
+        return look_up(value, list(METHODS))
 
     @property
     def posthoc(self) -> bool:

@@ -32,8 +32,9 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
-from monai.utils import look_up_option
 from sklearn.exceptions import NotFittedError
+
+from fusemed.choices import look_up
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,8 @@ class ConformalClassifier:
         """Calibrate: probs `(n,)` (binary P(class 1)) or `(n, C)`, y `(n,)` ints, groups `(n,)` patterns."""
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"alpha must lie in (0, 1); got {self.alpha}")
-        self._score_fn = look_up_option(self.score, SCORES)
-        look_up_option(self.groupby, GROUPINGS)
+        self._score_fn = SCORES[look_up(self.score, SCORES)]
+        look_up(self.groupby, GROUPINGS)
         probs = as_class_probs(probs)
         y = np.asarray(y).astype(int)
         if len(y) != len(probs):
@@ -171,7 +172,7 @@ class ConformalClassifier:
 
     def _fit_scores(self, scores: np.ndarray, groups: Sequence[Hashable] | None, n_classes: int) -> ConformalClassifier:
         """Quantiles from the true-label scores `(n,)` of the calibration subjects (and their groups)."""
-        self._score_fn = look_up_option(self.score, SCORES)
+        self._score_fn = SCORES[look_up(self.score, SCORES)]
         self.n_classes_ = int(n_classes)
         self._predict_seed = np.random.SeedSequence(self.random_state).spawn(2)[1]
         self.scores_ = np.asarray(scores, dtype=float)
@@ -292,14 +293,14 @@ class CrossConformalClassifier:
     def label_scores(self, probs: np.ndarray, labels: Sequence[int]) -> np.ndarray:
         """Nonconformity ``(n,)`` of the given labels: what :meth:`fit` takes for the out-of-fold subjects
         (the same non-randomised score :meth:`p_values` gives a new subject's candidate labels)."""
-        scores = look_up_option(self.score, SCORES)(as_class_probs(probs), None)
+        scores = SCORES[look_up(self.score, SCORES)](as_class_probs(probs), None)
         return scores[np.arange(len(scores)), np.asarray(labels, dtype=int)]
 
     def fit(self, scores: np.ndarray, folds: Sequence[int], groups: Sequence[Hashable] | None = None,
             labels: Sequence[int] | None = None) -> CrossConformalClassifier:
         """Out-of-fold true-label scores `(n,)`, the fold that scored each, its pattern and its label."""
-        look_up_option(self.score, SCORES)
-        look_up_option(self.groupby, GROUPINGS)
+        SCORES[look_up(self.score, SCORES)]
+        look_up(self.groupby, GROUPINGS)
         self.scores_ = np.asarray(scores, dtype=float)
         self.folds_ = np.asarray(folds, dtype=int)
         self.n_min_ = max(min_calibration_size(self.alpha), self.min_group_size or 0)
@@ -321,7 +322,7 @@ class CrossConformalClassifier:
         """`(n, C)` cross-conformal p-values of every label, from each fold model's probabilities `(n, C)`."""
         if not hasattr(self, "scores_"):
             raise NotFittedError("This CrossConformalClassifier is not fitted yet: call fit(scores, folds, ...).")
-        score_fn = look_up_option(self.score, SCORES)
+        score_fn = SCORES[look_up(self.score, SCORES)]
         new = {k: score_fn(as_class_probs(p), None) for k, p in zip(fold_ids, fold_probs, strict=True)}
         n, n_classes = next(iter(new.values())).shape
         if self.groupby == "pattern" and (groups is None or len(groups) != n):

@@ -15,18 +15,16 @@ pipeline asks it three things and never branches on its name:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
-from torch import nn
 
-from fusemed.uncertainty.ensemble import Ensemble
-from fusemed.uncertainty.evidential import dirichlet_members
-from fusemed.uncertainty.mc_dropout import MCDropout
+if TYPE_CHECKING:  # torch is imported by the hooks, not when a config names a method
+    import torch
+    from torch import nn
 
 #: ``(inputs, present) -> (K, B, C)`` logits of K members
-Forward = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+Forward = Callable[["dict[str, torch.Tensor]", "torch.Tensor"], "torch.Tensor"]
 
 METHODS: dict[str, type[UncertaintyMethod]] = {}
 
@@ -57,6 +55,8 @@ class UncertaintyMethod:
 
     def forward(self, networks: Sequence[nn.Module], seed: int) -> Forward:
         """How the fold's trained networks predict a batch."""
+        from fusemed.uncertainty.ensemble import Ensemble
+
         return Ensemble(networks)
 
     def members(self, logits: np.ndarray, seed: int) -> np.ndarray:
@@ -75,6 +75,10 @@ class MCDropoutMethod(UncertaintyMethod, name="mc_dropout"):
     needs_network = True
 
     def forward(self, networks: Sequence[nn.Module], seed: int) -> Forward:
+        import torch
+
+        from fusemed.uncertainty.mc_dropout import MCDropout
+
         wrappers = [MCDropout(m, n_samples=self.config.mc_samples, seed=seed + j) for j, m in enumerate(networks)]
         return lambda inputs, present: torch.cat([w(inputs, present) for w in wrappers])
 
@@ -100,6 +104,10 @@ class EvidentialMethod(UncertaintyMethod, name="evidential"):
         return {"head": "evidential"}
 
     def members(self, logits: np.ndarray, seed: int) -> np.ndarray:
+        import torch
+
+        from fusemed.uncertainty.evidential import dirichlet_members
+
         logits = np.asarray(logits, dtype=float)
         if logits.ndim == 3:  # several networks: the mean Dirichlet concentration
             logits = np.log(np.exp(logits).mean(axis=0))

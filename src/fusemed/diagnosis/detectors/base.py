@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import nibabel as nib
 import numpy as np
 import torch
-from monai.utils import look_up_option
 
+from fusemed.choices import look_up
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.grid import CommonGrid, foreground, normalise
 from fusemed.diagnosis.registration import mni_template, register_to_template
@@ -51,7 +51,7 @@ def mc_passes(net: torch.nn.Module, n: int, seed: int) -> Callable[..., torch.Te
 
 def get_detector(name: str) -> type[Detector]:
     """The detector class registered as `name` ("did you mean ...?" on a typo)."""
-    return DETECTORS[look_up_option(name, sorted(DETECTORS))]
+    return DETECTORS[look_up(name, sorted(DETECTORS))]
 
 
 class NotFittedError(RuntimeError):
@@ -91,7 +91,7 @@ class Detector:
         self.modalities = tuple(modalities or self.default_modalities)
         self.spacing = float(spacing)
         self.seed = int(seed)
-        self.registration = look_up_option(registration, ("affine", "none"))
+        self.registration = look_up(registration, ("affine", "none"))
         self.params = {**self.defaults, **params}
         self.min_size = float(params.get("min_size", 64.0 if self.space == "volume" else 5))
         self.grid_: CommonGrid | None = None

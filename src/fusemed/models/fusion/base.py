@@ -21,9 +21,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from fusemed.models.config import ModalityInfo, ModelConfig
-from fusemed.models.registry import Registry
-
-FUSIONS: Registry[type[Fusion]] = Registry("fusion")
+from fusemed.models.registry import FUSIONS
 
 
 class Fusion(nn.Module):

@@ -20,11 +20,10 @@ from sklearn.exceptions import NotFittedError
 from fusemed.io import atomic_write_json
 from fusemed.models.baselines.estimators.persist import load_estimator, save_estimator
 from fusemed.models.config import TaskInfo
-from fusemed.models.registry import Registry
+from fusemed.models.registry import BASELINES
 
 log = logging.getLogger(__name__)
 
-BASELINES: Registry[type[Baseline]] = Registry("baseline")
 FORMAT_VERSION = 1
 
 
