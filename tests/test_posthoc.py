@@ -92,9 +92,9 @@ def test_a_temperature_fitted_on_a_handful_of_subjects_is_not_trusted() -> None:
     assert post.temperature == 1.0 and post.temperature_record["n_calibration"] == 24
 
 
-def test_new_subjects_get_cross_conformal_sets_that_cover() -> None:
-    """Every fold model scores a new subject; sets from the out-of-fold scores cover at ~1 - alpha overall
-    and on each missing pattern, and survive a JSON round trip unchanged."""
+def test_new_subjects_get_sets_that_cover() -> None:
+    """Every fold model scores a new subject; the set of its assigned fold covers at ~1 - alpha overall and
+    on each missing pattern, and survives a JSON round trip unchanged."""
     rng = np.random.default_rng(2)
     config = _config(calibrate=True)
     post = Posthoc.fit(_folds(rng), config, config.build())
@@ -108,6 +108,22 @@ def test_new_subjects_get_cross_conformal_sets_that_cover() -> None:
     assert um.ece(y, frame["p"]) <= um.ece(y, frame["p_uncal"])
     again = Posthoc.from_json(json.loads(json.dumps(post.to_json())))
     pd.testing.assert_frame_equal(again.new_subjects(fold_logits, groups, config.build()), frame)
+
+
+def test_a_new_subject_keeps_its_fold_whatever_cohort_it_comes_in() -> None:
+    """The calibrating fold is a function of (run seed, subject id): every fold gets a share of new subjects,
+    and a patient's set does not change when it is predicted alone or among others."""
+    rng = np.random.default_rng(4)
+    config = _config(calibrate=True)
+    post = Posthoc.fit(_folds(rng), config, config.build())
+    keys = [f"sub-{i:03d}" for i in range(500)]
+    assigned = post.fold_of(keys)
+    assert set(np.unique(assigned)) == set(range(5)) and np.bincount(assigned).min() > 70
+    z, _, groups = _draw(rng, 500)
+    fold_logits = {k: _members(rng, z, 8, 3.0) for k in range(5)}
+    every = post.new_subjects(fold_logits, groups, config.build(), keys)
+    alone = post.new_subjects({k: v[:, 7:8] for k, v in fold_logits.items()}, groups[7:8], config.build(), keys[7:8])
+    assert alone["conformal_set"].iloc[0] == every["conformal_set"].iloc[7]
 
 
 def test_multiclass_single_member_with_class_conditional_aps() -> None:

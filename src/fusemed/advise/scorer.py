@@ -108,14 +108,17 @@ class Scorer:
     def pattern(self, inputs: Inputs) -> str:
         return "+".join(m for m in self.modalities if m in inputs)
 
-    def score(self, inputs: dict[int, list[Inputs]], group: int | None) -> pd.DataFrame:
+    def score(self, inputs: dict[int, list[Inputs]], group: int | None,
+              keys: list[str] | None = None) -> pd.DataFrame:
         """The run's columns (``p``, ``entropy``, ``conformal_set``, ``abstain``…) for rows of inputs.
 
         Args:
             inputs: fold -> one row of inputs per subject (the same subjects, in the same order, in every
                 fold: each fold preprocesses them its own way).
             group: the fold whose test split these subjects were in (out-of-fold columns, that fold's
-                model only), or ``None`` for subjects no fold trained on (every fold, cross-conformal).
+                model only), or ``None`` for subjects no fold trained on (every fold; the set from the fold
+                their subject id is assigned to).
+            keys: the subject id of each row (a patient's rows share its id, so its set has one fold).
         """
         used = sorted(self.folds) if group is None else [group]
         rows = inputs[used[0]]
@@ -123,7 +126,7 @@ class Scorer:
             return pd.DataFrame()
         patterns = [self.pattern(x) for x in rows]
         logits = {k: self.folds[k].predictor.predict(InputsDataset(inputs[k]), self.folds[k].ctx) for k in used}
-        return self.posthoc.apply(logits, patterns, self.method, group)
+        return self.posthoc.apply(logits, patterns, self.method, group, keys)
 
 
 def decisions(frame: pd.DataFrame) -> np.ndarray:

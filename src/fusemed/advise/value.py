@@ -50,8 +50,8 @@ def answers_after(scorer: Scorer, group: int | None, patients: list[Case],
         for s in substitutions:
             base = now[k][s.patient]
             after[k] += [{**base, s.modality: scorer.inputs(d, k)[s.modality]} for d in s.donors]
-    frame_now = scorer.score(now, group)
-    frame_after = scorer.score(after, group)
+    frame_now = scorer.score(now, group, [p.subject for p in patients])
+    frame_after = scorer.score(after, group, [patients[s.patient].subject for s in substitutions for _ in s.donors])
     sizes = np.cumsum([0, *(len(s.donors) for s in substitutions)])
     return frame_now, [frame_after.iloc[a:b].reset_index(drop=True) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
 

@@ -71,7 +71,8 @@ def transfer_markdown(rows: pd.DataFrame, patterns: pd.DataFrame) -> str:
     target = 1 - alpha
     lines = ["", "## New patients (`predict` on new cohorts from the same generator)", "",
              "Each trained cell predicts every new cohort with all its fold models and the run's saved post-hoc "
-             f"steps (cross-conformal sets; target coverage {target:.2f} ± 0.03, every pattern with ≥ "
+             "steps (each new patient: the split-conformal set of the fold its id is assigned to; "
+             f"target coverage {target:.2f} ± 0.03, every pattern with ≥ "
              f"{MIN_PATTERN_N} subjects ≥ {target - 0.05:.2f}; calibration must not raise ECE). *same-sites*: new "
              "patients scanned at the training cohort's sites (exchangeable: what cross-validation promises); "
              "*new-sites*: new scanner parameters too (a shift the guarantee does not cover). Values: mean ± sd "

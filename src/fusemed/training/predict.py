@@ -107,7 +107,7 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     A subject of the run's own training cohort gets its own fold's model (its out-of-fold row again,
     ``source = fold-<k>``); anyone else gets every fold model (``source = folds``): probabilities averaged,
     their spread in ``p_std``, and, when the run fitted them, the calibrated ``p`` (``p_uncal`` before), the
-    member summary and a cross-conformal set with ``abstain``.
+    member summary and the conformal set of the fold its id is assigned to, with ``abstain``.
     """
     run = Path(run)
     opened = Run.open(run)  # an older layout is refused before any model is read
@@ -171,7 +171,7 @@ def _frame(cases: list, group: int | None, fold_logits: dict[int, np.ndarray], t
         frame["y_true"] = [c.targets.get(task.name, np.nan) if c.targets.get(task.name) is not None else np.nan
                            for c in cases]
     if posthoc is not None and posthoc.classifies:
-        columns = posthoc.apply(fold_logits, patterns, method, group)
+        columns = posthoc.apply(fold_logits, patterns, method, group, [c.subject for c in cases])
         frame = frame.drop(columns=[c for c in columns.columns if c in frame.columns])
         frame = pd.concat([frame, columns.set_axis(frame.index)], axis=1)
     frame["source"] = "folds" if group is None else f"fold-{group}"

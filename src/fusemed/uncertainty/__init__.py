@@ -18,8 +18,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "config": ["UncertaintyConfig"],
         "conformal": [
             "ConformalClassifier",
-            "CrossConformalClassifier",
-            "conformal_quantile",
+                        "conformal_quantile",
             "format_sets",
             "min_calibration_size",
         ],

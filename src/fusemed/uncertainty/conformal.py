@@ -213,6 +213,11 @@ class ConformalClassifier:
         return cls(**{k: state[k] for k in keys})._fit_scores(np.asarray(state["scores"], float), state["groups"],
                                                              state["n_classes"])
 
+    def label_scores(self, probs: np.ndarray, labels: Sequence[int]) -> np.ndarray:
+        """Non-randomised nonconformity ``(n,)`` of the given labels (what a calibration split holds)."""
+        scores = SCORES[look_up(self.score, SCORES)](as_class_probs(probs), None)
+        return scores[np.arange(len(scores)), np.asarray(labels, dtype=int)]
+
     def _scores(self, probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         u = rng.uniform(size=len(probs)) if (self.randomized and self.score == "aps") else None
         return self._score_fn(probs, u)
@@ -263,90 +268,3 @@ class ConformalClassifier:
             }
             for g, q in self.quantiles_.items()
         }
-
-
-class CrossConformalClassifier:
-    """Prediction sets for a *new* subject from K cross-validation fold models (cross-conformal).
-
-    Each training subject i has one out-of-fold score s_i = s(x_i, y_i), computed by the fold model k(i)
-    that never saw it. A new subject x is scored by every fold model, and label y joins its set when
-
-        p(y) = (1 + Σ_i 1[s_i ≥ s_{k(i)}(x, y)]) / (n + 1)  >  α,
-
-    i.e. each out-of-fold score is compared with the new subject's score *under the same fold's model*
-    (Vovk 2015's cross-conformal predictor; the classification form of CV+). Guarantee (Barber, Candès,
-    Ramdas & Tibshirani 2021, Ann. Stat., Thm 4): P(Y ∈ C(X)) ≥ 1 − 2α − 2(1 − 1/K)/(n/K + 1) for
-    exchangeable data; in practice coverage is ≈ 1 − α (tested). Mondrian groups and small-group
-    fallbacks are those of :class:`ConformalClassifier` (:func:`calibration_members`).
-
-    Args:
-        alpha, score, groupby, min_group_size: as in :class:`ConformalClassifier` (no randomised APS).
-    """
-
-    def __init__(self, alpha: float = 0.1, score: str = "lac", groupby: str = "none",
-                 min_group_size: int | None = None) -> None:
-        self.alpha = alpha
-        self.score = score
-        self.groupby = groupby
-        self.min_group_size = min_group_size
-
-    def label_scores(self, probs: np.ndarray, labels: Sequence[int]) -> np.ndarray:
-        """Nonconformity ``(n,)`` of the given labels: what :meth:`fit` takes for the out-of-fold subjects
-        (the same non-randomised score :meth:`p_values` gives a new subject's candidate labels)."""
-        scores = SCORES[look_up(self.score, SCORES)](as_class_probs(probs), None)
-        return scores[np.arange(len(scores)), np.asarray(labels, dtype=int)]
-
-    def fit(self, scores: np.ndarray, folds: Sequence[int], groups: Sequence[Hashable] | None = None,
-            labels: Sequence[int] | None = None) -> CrossConformalClassifier:
-        """Out-of-fold true-label scores `(n,)`, the fold that scored each, its pattern and its label."""
-        SCORES[look_up(self.score, SCORES)]
-        look_up(self.groupby, GROUPINGS)
-        self.scores_ = np.asarray(scores, dtype=float)
-        self.folds_ = np.asarray(folds, dtype=int)
-        self.n_min_ = max(min_calibration_size(self.alpha), self.min_group_size or 0)
-        if self.groupby == "pattern":
-            if groups is None:
-                raise ValueError("groupby='pattern' needs the pattern of every out-of-fold subject")
-            self._groups = np.asarray([str(g) for g in groups], dtype=object)
-        elif self.groupby == "class":
-            if labels is None:
-                raise ValueError("groupby='class' needs the label of every out-of-fold subject")
-            self._groups = np.asarray(labels, dtype=int)
-        else:
-            self._groups = np.zeros(len(self.scores_), dtype=int)
-        self.fallbacks_: dict[str, str] = {}
-        return self
-
-    def p_values(self, fold_probs: Sequence[np.ndarray], fold_ids: Sequence[int],
-                 groups: Sequence[Hashable] | None = None) -> np.ndarray:
-        """`(n, C)` cross-conformal p-values of every label, from each fold model's probabilities `(n, C)`."""
-        if not hasattr(self, "scores_"):
-            raise NotFittedError("This CrossConformalClassifier is not fitted yet: call fit(scores, folds, ...).")
-        score_fn = SCORES[look_up(self.score, SCORES)]
-        new = {k: score_fn(as_class_probs(p), None) for k, p in zip(fold_ids, fold_probs, strict=True)}
-        n, n_classes = next(iter(new.values())).shape
-        if self.groupby == "pattern" and (groups is None or len(groups) != n):
-            raise ValueError("groupby='pattern' needs one pattern per new subject")
-        out = np.zeros((n, n_classes))
-        for y in range(n_classes):
-            for group in dict.fromkeys(self._group_keys(groups, y, n)):
-                rows = np.asarray(self._group_keys(groups, y, n)) == group
-                used, _, how = calibration_members(group, self._groups, self.groupby, self.n_min_)
-                if how:
-                    self.fallbacks_[str(group)] = how
-                count = np.zeros(int(rows.sum()))
-                for k, s_new in new.items():
-                    ref = np.sort(self.scores_[used & (self.folds_ == k)])
-                    count += len(ref) - np.searchsorted(ref, s_new[rows, y] - _TOL, side="left")
-                out[rows, y] = (1.0 + count) / (used.sum() + 1.0)
-        return out
-
-    def _group_keys(self, groups: Sequence[Hashable] | None, label: int, n: int) -> list[Hashable]:
-        if self.groupby == "pattern":
-            return [str(g) for g in groups]  # type: ignore[union-attr]
-        return [label if self.groupby == "class" else 0] * n
-
-    def predict(self, fold_probs: Sequence[np.ndarray], fold_ids: Sequence[int],
-                groups: Sequence[Hashable] | None = None) -> np.ndarray:
-        """Prediction sets `(n, C)` bool: the labels whose p-value exceeds α."""
-        return self.p_values(fold_probs, fold_ids, groups) > self.alpha
