@@ -32,14 +32,16 @@ def _row(tree: Any, i: int) -> Any:
 
 
 class _Rows(Dataset):
-    def __init__(self, tree: dict[str, Any]) -> None:
-        self.tree, self.n = tree, len(tree["present"])
+    """Rows of a drawn epoch in the order ``order`` (the draw's own permutation, not the loader's)."""
+
+    def __init__(self, tree: dict[str, Any], order: np.ndarray) -> None:
+        self.tree, self.order = tree, order
 
     def __len__(self) -> int:
-        return self.n
+        return len(self.order)
 
     def __getitem__(self, i: int) -> Any:
-        return _row(self.tree, i)
+        return _row(self.tree, int(self.order[i]))
 
 
 class EpochSamples(L.LightningDataModule):
@@ -57,9 +59,12 @@ class EpochSamples(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         rng = np.random.default_rng([self.seed, epoch])
-        rows = _Rows(self.draw(rng))
-        order = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
-        return DataLoader(rows, batch_size=self.batch_size, shuffle=True, generator=order,
+        tree = self.draw(rng)
+        rows = _Rows(tree, rng.permutation(len(tree["present"])))
+        # the order is the draw's, not a sampler's: Lightning may start a loader's iterator more than once
+        # (on resume), and each start would advance a shuffling generator; this one only seeds workers
+        workers = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+        return DataLoader(rows, batch_size=self.batch_size, shuffle=False, generator=workers,
                           num_workers=self.num_workers)
 
 
