@@ -12,6 +12,7 @@ exact resume after a kill are written once, here, on Lightning; a model only has
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,10 @@ def fit_member(run: TrainerConfig, model: torch.nn.Module, data: L.LightningData
         log.info("%s: resuming from %s", member_dir.name, last)
         if trainer.is_global_zero:
             keep_log_before_resume(log_file)  # Lightning's CSV logger would delete the pre-kill epochs
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None, weights_only=True)
+    with warnings.catch_warnings():
+        if best is None:  # no validation split is by design here (detectors), not a forgotten loader
+            warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None, weights_only=True)
     if trainer.is_global_zero:
         merge_resumed_log(log_file)
     if not trainer.is_global_zero:
