@@ -48,9 +48,11 @@ class EpochSamples(L.LightningDataModule):
     """The training samples of epoch ``e`` drawn by ``draw`` from a generator seeded by ``(seed, e)`` alone.
 
     Why: a resumed run then draws exactly what an uninterrupted one would, with no sampler state to
-    save, and every DDP process draws the same epoch (the distributed sampler splits it). The trainer
-    reloads the loader every epoch (``reload_dataloaders_every_n_epochs=1``).
+    save, and every DDP process draws the same epoch (the distributed sampler splits it).
     """
+
+    #: asks :func:`~fusemed.training.fit.fit_member` to rebuild the loader every epoch
+    redraws = True
 
     def __init__(self, draw: Draw, batch_size: int, seed: int, num_workers: int = 0) -> None:
         super().__init__()

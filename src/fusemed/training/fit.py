@@ -68,6 +68,8 @@ def fit_member(run: TrainerConfig, model: torch.nn.Module, data: L.LightningData
     With a validation loader in ``data``, early stopping (``run.patience``) and the best checkpoint follow
     ``val_loss``; without one (detectors draw new training samples every epoch) the last epoch is kept.
     ``lr_power`` > 0 decays the learning rate polynomially to 0 over ``run.epochs`` (nnU-Net's schedule).
+    A datamodule whose ``redraws`` is true (new samples every epoch) has its loader rebuilt every epoch;
+    the others keep one loader, so a prognosis run trains on exactly the batches it always did.
     A member whose ``model.pt`` exists is loaded, not retrained. Returns the model on CPU in eval mode.
     """
     weights = member_dir / "model.pt"
@@ -94,7 +96,7 @@ def fit_member(run: TrainerConfig, model: torch.nn.Module, data: L.LightningData
         callbacks=[*watched, RngState(), *callbacks],
         logger=CSVLogger(member_dir, name="logs", version=0), default_root_dir=member_dir,
         enable_progress_bar=run.progress, enable_model_summary=False, log_every_n_steps=1,
-        num_sanity_val_steps=0, reload_dataloaders_every_n_epochs=1,
+        num_sanity_val_steps=0, reload_dataloaders_every_n_epochs=int(getattr(data, "redraws", False)),
     )
     last = folder / "last.ckpt"
     log_file = member_dir / "logs" / "version_0" / "metrics.csv"
