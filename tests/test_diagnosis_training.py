@@ -160,3 +160,34 @@ def test_cli_trains_a_lesion_detector_on_the_gpu(lesion_cohort, tmp_path) -> Non
     assert result.exit_code == 0, result.output
     assert (run / "metrics.json").is_file() and (run / "training/net/checkpoints/last.ckpt").is_file()
     assert json.loads((run / "training/net/model.json").read_text())["epochs_trained"] == 2
+
+
+DDP_SCRIPT = """
+import sys
+sys.path[:0] = [{tests!r}, {src!r}]
+import torch
+torch.set_num_threads(1)
+from fusemed.diagnosis import train_detector
+
+train_detector({cohort!r}, "unet", {run!r}, registration="none", params={params!r},
+               trainer={{"accelerator": "cpu", "devices": 2, "strategy": "ddp", "progress": False}})
+"""
+
+
+@pytest.mark.slow  # ~30-60 s: two processes import torch, prepare the cohort and train the net
+def test_a_detector_trains_with_ddp_on_two_cpu_processes(lesion_cohort, tmp_path) -> None:
+    """Lightning's DDP launcher re-executes the script for rank 1 (as a user's would): one complete run."""
+    import os
+    import subprocess
+    import sys
+
+    run, script = tmp_path / "run", tmp_path / "detect_ddp.py"
+    params = {**QUICK["unet"], "normative_smooth": 2.0}
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), src=str(Path(__file__).parents[1] / "src"),
+                                        cohort=str(lesion_cohort), run=str(run), params=params))
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "RANK", "WORLD_SIZE")}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Starting with 2 processes" in proc.stderr + proc.stdout
+    assert (run / "detector/state.pt").is_file() and (run / "calibration.json").is_file()
+    assert json.loads((run / "training/net/model.json").read_text())["epochs_trained"] == 3
