@@ -79,8 +79,7 @@ def train_net(objective: nn.Module, draw: Draw, folder: Path, device: DeviceConf
     Returns the objective on CPU in eval mode, with the last epoch's weights (no validation split:
     the detector's threshold is calibrated on held-out subjects afterwards).
     """
-    run = TrainerConfig(**device.model_dump(), epochs=epochs, batch_size=batch_size, lr=lr,
-                        weight_decay=weight_decay, patience=epochs)
+    run = TrainerConfig(**device.model_dump(), epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
     meta = {"modalities": list(modalities), "seed": seed, "epochs": epochs, "lr": lr}
     return fit_member(run, objective, EpochSamples(draw, batch_size, seed, run.num_workers), Path(folder), seed,
                       meta, lr_power=lr_power, callbacks=callbacks)

@@ -25,7 +25,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from fusemed.training.config import DeviceConfig, TrainerConfig
 from fusemed.training.inference import load_weights, save_weights
-from fusemed.training.module import FusemedModule
+from fusemed.training.module import FusemedModule, Trainable
 from fusemed.training.resume import keep_log_before_resume, merge_resumed_log
 from fusemed.training.rng import RngState
 
@@ -72,6 +72,9 @@ def fit_member(run: TrainerConfig, model: torch.nn.Module, data: L.LightningData
     the others keep one loader, so a prognosis run trains on exactly the batches it always did.
     A member whose ``model.pt`` exists is loaded, not retrained. Returns the model on CPU in eval mode.
     """
+    if not isinstance(model, Trainable):
+        raise TypeError(f"{type(model).__name__} cannot be trained here: it needs forward(inputs, present) and "
+                        "loss(output, target) (fusemed.training.module.Trainable)")
     weights = member_dir / "model.pt"
     if weights.is_file():
         return load_weights(model, weights)
