@@ -73,3 +73,14 @@ def test_the_pipeline_uses_the_exported_wrappers(monkeypatch) -> None:
     forward = UncertaintyConfig(method="mc_dropout", mc_samples=4).build().forward([Net()], seed=0)
     out = forward({"x": torch.ones(2, 3)}, torch.ones(2, 1, dtype=torch.bool))
     assert calls == [4] and out.shape == (4, 2, 1) and out.std(0).sum() > 0
+
+
+def test_networks_train_only_in_the_shared_training_module() -> None:
+    """Every network (prognosis models, lesion detectors) trains through ``fusemed.training.fit`` on
+    Lightning: no hand-written optimisation loop anywhere in the package."""
+    import re
+
+    loop = re.compile(r"\.backward\(\)|optimizer\.step|opt\.step\(")
+    found = [f"{path.relative_to(SRC)}:{n}" for path in sorted(SRC.rglob("*.py"))
+             for n, line in enumerate(path.read_text().splitlines(), 1) if loop.search(line)]
+    assert not found, f"hand-written training loops outside fusemed.training.fit: {found}"

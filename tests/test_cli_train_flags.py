@@ -41,10 +41,13 @@ VALUES: dict[str, tuple[list[str], Any]] = {
     "strategy": (["--strategy", "ddp"], "ddp"),
     "progress": (["--no-progress"], False),
 }
-#: what lesion detection takes, and the DetectionConfig key that must hold it ("params.x": a hyperparameter)
+#: what lesion detection takes, and the DetectionConfig key that must hold it ("params.x": a hyperparameter,
+#: "trainer.x": a device setting of the shared Lightning trainer)
 DETECTION_TAKES = {"model": "model", "modalities": "modalities", "spacing": "spacing", "seed": "seed",
                    "calibration_fraction": "calibration_fraction", "epochs": "params.epochs", "lr": "params.lr",
-                   "batch_size": "params.batch_size", "moddrop": "params.modality_dropout"}
+                   "batch_size": "params.batch_size", "moddrop": "params.modality_dropout",
+                   "accelerator": "trainer.accelerator", "devices": "trainer.devices", "strategy": "trainer.strategy",
+                   "progress": "trainer.progress"}
 #: TrainConfig leaves that are deliberately YAML-only (`--config`): tuning a user rarely touches per command
 YAML_ONLY = {"pinned", "val_fraction", "grid", "max_grid", "cache", "search", "weight_decay", "precision",
              "num_workers", "deterministic", "mc_samples", "ensemble_size", "conformal_score",
@@ -112,8 +115,8 @@ def test_flag_is_honoured_or_refused(name: str, kind: str, cohort: Path, tmp_pat
     assert result.exit_code == 0, result.output
     saved = yaml.safe_load((out / "config.yaml").read_text())
     if detection:
-        key = DETECTION_TAKES[name]
-        value = saved["params"][key.removeprefix("params.")] if key.startswith("params.") else saved[key]
+        section, _, leaf = DETECTION_TAKES[name].partition(".")
+        value = saved[section][leaf] if leaf else saved[section]
     else:
         section, leaves = next(iter(route({name: expected}).items()))
         value = saved[section] if section in TOP_LEVEL else saved[section][next(iter(leaves))]
@@ -129,6 +132,7 @@ def test_refusals_say_why(cohort: Path, tmp_path: Path, stubbed: None) -> None:
 
     assert "detection uses --model (one of" in run("lesion", "--fusion", "late")
     assert "issue 15" in run("lesion", "--uncertainty", "ensemble")
+    assert "no validation split to stop early on" in run("lesion", "--patience", "3")
     assert "target 'outcome' is binary: use --fusion" in run("outcome", "--model", "unet")
     assert "detector 'zscore'" in run("lesion", "--model", "zscore", "--epochs", "3")  # zscore is not trained
 

@@ -73,6 +73,7 @@ def _detect_cell(cell: Cell) -> Path:
     except ImportError as err:  # the diagnosis package is optional in a checkout without it
         raise RuntimeError("detection benchmarks need fusemed.diagnosis (lesion detection), not installed") from err
     options = dict(cell.train)
+    options["trainer"] = {"progress": False, **(options.get("trainer") or {})}  # as prognosis cells: no bars
     target = options.pop("target", "lesion")
     run = train_detector(cell.cohort_dir, cell.fusion, cell.run_dir, target=target, seed=cell.seed, **options)
     evaluate_detector(run, cell.cohort_dir)

@@ -48,7 +48,8 @@ def print_detection_metrics(metrics: dict, title: str) -> None:
 
 
 def train_detection(out: Path, config: Path | None, flags: dict[str, Any], resumed: Any = None) -> Path:
-    """Fit the detector, then score its held-out test split into RUN/metrics.json.
+    """Fit the detector (its network on the shared Lightning trainer; rerun to resume), then score its
+    held-out test split into RUN/metrics.json.
 
     ``flags`` are the given `fusemed train` flags (they override ``config``, or the ``resumed`` run's config);
     a flag detection does not take was refused before (:func:`fusemed.cli.flags.refuse_for_detection`).
@@ -59,14 +60,14 @@ def train_detection(out: Path, config: Path | None, flags: dict[str, Any], resum
     from fusemed.diagnosis.config import DetectionConfig
 
     keys = refuse_for_detection(flags)
-    params = keys.pop("params")
     if config is not None:
-        cfg = DetectionConfig.from_yaml(config, **keys, params=params)
-    elif resumed is not None:
+        cfg = DetectionConfig.from_yaml(config, **keys)
+    elif resumed is not None:  # `fusemed train --out RUN`: its saved config, the given flags merged in
         saved = resumed.config.model_dump(mode="json")
-        cfg = DetectionConfig.model_validate({**saved, **keys, "params": {**saved["params"], **params}})
+        merged = {key: {**saved[key], **keys.pop(key)} for key in ("params", "trainer")}
+        cfg = DetectionConfig.model_validate({**saved, **keys, **merged})
     else:
-        cfg = DetectionConfig(**keys, params=params)
+        cfg = DetectionConfig(**keys)
     refuse_detector_params(flags, cfg.model)
     console.print(f"[bold]fusemed train[/]: lesion detection {escape(repr(cfg.model))} on "
                   f"{escape(str(cfg.cohort))} (target {escape(cfg.target)}) -> {escape(str(out))}")

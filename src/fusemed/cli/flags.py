@@ -12,15 +12,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-#: flag -> the ``DetectionConfig`` key it sets (``params.<name>``: a hyperparameter of the chosen detector)
+#: flag -> the ``DetectionConfig`` key it sets (``params.<name>``: a hyperparameter of the chosen detector;
+#: ``trainer.<name>``: where its network trains, on the Lightning trainer prognosis uses)
 DETECTION_KEYS = {"cohort": "cohort", "target": "target", "model": "model", "modalities": "modalities",
                   "spacing": "spacing", "seed": "seed", "calibration_fraction": "calibration_fraction",
                   "epochs": "params.epochs", "lr": "params.lr", "batch_size": "params.batch_size",
-                  "moddrop": "params.modality_dropout"}
-_CPU_TRAINER = ("lesion detection runs on the CPU diagnosis trainer (one fit / calibration / test split, no "
-                "Lightning, no uncertainty plug-ins) until issue 15")
-#: why a prognosis flag is refused on a mask target (default: the CPU trainer's)
-NOT_FOR_DETECTION = {"patience": "the diagnosis trainer has no early stopping (a detector trains its `epochs`)"}
+                  "moddrop": "params.modality_dropout", "accelerator": "trainer.accelerator",
+                  "devices": "trainer.devices", "strategy": "trainer.strategy", "progress": "trainer.progress"}
+_ONE_SPLIT = ("lesion detection has one fit / calibration / test split and its detectors' own uncertainty maps "
+              "(no cross-validation folds, no uncertainty plug-ins yet: issue 15)")
+#: why a prognosis flag is refused on a mask target (default: the one-split reason)
+NOT_FOR_DETECTION = {"patience": "a detector's network trains its `epochs` on fresh samples each epoch, with no "
+                                 "validation split to stop early on"}
 
 
 def flag(name: str) -> str:
@@ -82,17 +85,18 @@ def refuse_for_detection(flags: dict[str, Any]) -> dict[str, Any]:
     """Refuse what detection does not take; returns the given flags as ``DetectionConfig`` keys."""
     from fusemed.diagnosis.detectors import DETECTORS
 
-    keys: dict[str, Any] = {"params": {}}
+    keys: dict[str, Any] = {"params": {}, "trainer": {}}
     for name, value in flags.items():
         if name == "fusion":
             raise ValueError(f"--fusion does not apply to a lesion-mask target: detection uses --model (one of "
                              f"{', '.join(sorted(DETECTORS))})")
         if name not in DETECTION_KEYS:
             raise ValueError(f"{flag(name)} does not apply to a lesion-mask target: "
-                             f"{NOT_FOR_DETECTION.get(name, _CPU_TRAINER)}")
+                             f"{NOT_FOR_DETECTION.get(name, _ONE_SPLIT)}")
         key = DETECTION_KEYS[name]
-        if key.startswith("params."):
-            keys["params"][key.removeprefix("params.")] = value
+        section, _, leaf = key.partition(".")
+        if leaf:
+            keys.setdefault(section, {})[leaf] = value
         else:
             keys[key] = value.split(",") if name == "modalities" else value
     return keys
@@ -105,6 +109,6 @@ def refuse_detector_params(flags: dict[str, Any], detector: str) -> None:
     klass = get_detector(detector)
     for name, key in DETECTION_KEYS.items():
         param = key.removeprefix("params.")
-        if name in flags and key != param and param not in klass.defaults:
+        if name in flags and key.startswith("params.") and param not in klass.defaults:
             raise ValueError(f"{flag(name)} does not apply to detector {klass.name!r}: it has no {param!r} "
                              f"hyperparameter (it has {', '.join(sorted(klass.defaults))})")

@@ -50,11 +50,11 @@ def train_command(
         None, "--calibration-fraction",
         help="Share of each training fold (detection: of the non-test subjects) held out for calibration."),
     accelerator: str | None = typer.Option(
-        None, "--accelerator", help="Prognosis: Lightning accelerator (cpu, gpu, auto)."),
-    devices: str | None = typer.Option(None, "--devices", help="Prognosis: Lightning devices (e.g. 2, or auto)."),
-    strategy: str | None = typer.Option(None, "--strategy", help="Prognosis: Lightning strategy (auto, ddp, ...)."),
+        None, "--accelerator", help="Lightning accelerator (cpu, gpu, auto)."),
+    devices: str | None = typer.Option(None, "--devices", help="Lightning devices (e.g. 2, or auto)."),
+    strategy: str | None = typer.Option(None, "--strategy", help="Lightning strategy (auto, ddp, ...)."),
     progress: bool | None = typer.Option(
-        None, "--progress/--no-progress", help="Prognosis: progress bars (default on)."),
+        None, "--progress/--no-progress", help="Progress bars (default on)."),
     config: Path | None = typer.Option(
         None, "--config",
         help="YAML file of TrainConfig keys (DetectionConfig keys with `task: detection`); flags override it.",
@@ -67,6 +67,11 @@ def train_command(
     from fusemed.cli.flags import check_values, refuse_for_detection, refuse_for_prognosis
 
     check_values(flags)  # reads no file
+    if "accelerator" in flags:  # a GPU asked for on a machine without one: refused now, not after preprocessing
+        from fusemed.training.config import DeviceConfig
+        from fusemed.training.fit import check_accelerator
+
+        check_accelerator(DeviceConfig(accelerator=flags["accelerator"]))
     kind, target, target_kind, resumed = run_kind(out, config, flags)  # reads cohort.yaml (or RUN/run.json) only
     if kind == "prognosis":
         refuse_for_prognosis(flags, target, target_kind)

@@ -1,22 +1,27 @@
 """The three verbs of lesion detection: `train_detector`, `predict_detector`, `evaluate_detector`.
 
 A detection run folder (a `fusemed.run.Run` of kind `detection`) holds `run.json`, `config.yaml`
-(resolved), `cohort_fingerprint.json`, `split.csv` (subject -> fit | calibration | test), `detector/`
+(resolved, written first), `cohort_fingerprint.json`, `split.csv` (subject -> fit | calibration | test),
+`training/net/` (the network's Lightning checkpoints and log, `fusemed.training.fit`), `detector/`
 (config.json + state.pt, see `Detector.save`), `calibration.json` (cluster-confidence calibrator), and
 after evaluation `metrics.json`, `detections.csv`, `froc.csv` (the operating curve,
-`fusemed.diagnosis.operating`) and the test subjects' maps under `predictions/`.
+`fusemed.diagnosis.operating`) and the test subjects' maps under `predictions/`. Rerunning the same
+training into the same folder after a kill resumes the network from `training/net/checkpoints/last.ckpt`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import Callback
 
 from fusemed.diagnosis.clusters import COLUMNS, ClusterCalibrator
 from fusemed.diagnosis.config import DetectionConfig
@@ -34,6 +39,9 @@ from fusemed.io import (
     to_json_safe,
 )
 from fusemed.run import Run, RunTask
+from fusemed.training.config import DeviceConfig
+from fusemed.training.fit import check_accelerator
+from fusemed.training.resume import config_changes
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +76,8 @@ def _fingerprint(cohort_dir: Path) -> dict:
 def train_detector(cohort_dir: str | Path, model: str, out: str | Path, *, target: str = "lesion",
                    modalities: list[str] | None = None, spacing: float = 2.0, registration: str = "affine",
                    test_fraction: float = 0.3, calibration_fraction: float = 0.25, calibration: str = "isotonic",
-                   seed: int = 0, params: dict[str, Any] | None = None) -> Path:
+                   seed: int = 0, params: dict[str, Any] | None = None,
+                   trainer: DeviceConfig | dict[str, Any] | None = None) -> Path:
     """Fit detector `model` on a cohort's `fit` split, calibrate its threshold and cluster confidence
     on its `calibration` split, keep a `test` split for `evaluate_detector`; returns the run folder.
 
@@ -76,39 +85,53 @@ def train_detector(cohort_dir: str | Path, model: str, out: str | Path, *, targe
     cohort without controls is refused for them. Supervised detectors take a patients-only cohort:
     no normative channels, threshold calibrated on held-out patients outside their lesions, specificity
     null (see `decisions` in the detector's config.json and metrics.json).
-    Keywords are those of `DetectionConfig` (see there); `train_from_config` takes the record itself.
+    Keywords are those of `DetectionConfig` (see there; `trainer`: accelerator, devices, strategy, ...);
+    `train_from_config` takes the record itself.
     """
     cfg = DetectionConfig(cohort=Path(cohort_dir), target=target, model=model, modalities=modalities,
                           spacing=spacing, registration=registration, test_fraction=test_fraction,
                           calibration_fraction=calibration_fraction, calibration=calibration, seed=seed,
-                          params=params or {})
+                          params=params or {}, trainer=DeviceConfig.model_validate(trainer or {}))
     return train_from_config(cfg, out)
 
 
-def train_from_config(cfg: DetectionConfig, out: str | Path) -> Path:
-    """`train_detector` from a validated `DetectionConfig`; the resolved config is written to
-    `RUN/config.yaml` (detector name canonical, hyperparameters complete)."""
+def train_from_config(cfg: DetectionConfig, out: str | Path, callbacks: Sequence[Callback] = ()) -> Path:
+    """`train_detector` from a validated `DetectionConfig`; the resolved config is written first to
+    `RUN/config.yaml` (detector name canonical, hyperparameters complete), so that rerunning into the
+    same `out` resumes the network's training (a different config is refused). `callbacks` are extra
+    Lightning callbacks for the network's trainer."""
     cohort_dir, out = Path(cfg.cohort), Path(out)
+    check_accelerator(cfg.trainer)  # a GPU asked for on a machine without one: refused before any data is read
     klass = get_detector(cfg.model)
     cases = cases_from_cohort(cohort_dir, target=cfg.target)
     _check_controls(klass, cases, cohort_dir, cfg.target)
-    out.mkdir(parents=True, exist_ok=True)
-    Run.create(out, "detection", RunTask(cfg.target, _target_kind(cohort_dir, cfg.target), 2))
+    det = klass(modalities=cfg.modalities, spacing=cfg.spacing, seed=cfg.seed, registration=cfg.registration,
+                trainer=cfg.trainer, **cfg.params)
+    resolved = cfg.model_copy(update={"cohort": cohort_dir.resolve(), "model": klass.name,
+                                      "modalities": list(det.modalities),
+                                      "params": {**det.params, "min_size": det.min_size}})
+    rank0 = rank_zero_only.rank == 0
+    if (out / "config.yaml").is_file():
+        differ = config_changes(Run.open(out).config, resolved)
+        if differ:
+            raise ValueError(f"{out} already holds a detection run with a different config ({', '.join(differ)}); "
+                             "choose another --out or delete it")
+    if rank0:
+        out.mkdir(parents=True, exist_ok=True)
+        Run.create(out, "detection", RunTask(cfg.target, _target_kind(cohort_dir, cfg.target), 2))
+        resolved.to_yaml(out / "config.yaml")
     split = _split(cases, cfg.test_fraction, cfg.calibration_fraction, cfg.seed)
     fit = [c for c in cases if split[c.subject] == "fit"]
     cal = [c for c in cases if split[c.subject] == "calibration"] or fit
-    det = klass(modalities=cfg.modalities, spacing=cfg.spacing, seed=cfg.seed, registration=cfg.registration,
-                **cfg.params).fit(fit)
+    det.fit(fit, workdir=out / "training", callbacks=callbacks)
+    if not rank0:  # DDP: the other processes only helped train the network
+        return out
     cal = _scorable(det, cal)
     det.calibrate(cal)
     det.save(out / "detector")
     calibrator = fit_calibrator(det, cal, cfg.calibration)
     atomic_write_json(out / "calibration.json", calibrator.to_json())
     atomic_write_csv(out / "split.csv", pd.DataFrame({"subject": list(split), "split": list(split.values())}))
-    resolved = cfg.model_copy(update={"cohort": cohort_dir.resolve(), "model": klass.name,
-                                      "modalities": list(det.modalities),
-                                      "params": {**det.params, "min_size": det.min_size}})
-    resolved.to_yaml(out / "config.yaml")
     atomic_write_json(out / "cohort_fingerprint.json", _fingerprint(cohort_dir))
     log.info("trained %s on %d subjects (%d for calibration, threshold %.3g) -> %s", klass.name, len(fit),
              len(cal), det.threshold_, out)

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from fusemed.io import atomic_write_text, load_yaml
+from fusemed.training.config import DeviceConfig
 
 
 class DetectionConfig(BaseModel):
@@ -34,18 +35,20 @@ class DetectionConfig(BaseModel):
     calibration: Literal["isotonic", "platt"] = "isotonic"
     seed: int = 0
     params: dict[str, Any] = Field(default_factory=dict, description="detector hyperparameters (its `defaults`)")
+    trainer: DeviceConfig = Field(default_factory=DeviceConfig, description=(
+        "where the detector's network trains (accelerator, devices, strategy, precision: the prognosis keys)"))
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> DetectionConfig:
         """Read a YAML config; keyword overrides (CLI flags that were given) win over the file, and
-        `params` overrides are merged into the file's `params`."""
+        `params` and `trainer` overrides are merged into the file's own."""
         path = Path(path)
         raw = load_yaml(path) or {}
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: expected a mapping of DetectionConfig keys, found {type(raw).__name__}")
-        params = {**(raw.get("params") or {}), **(overrides.pop("params", None) or {})}
+        merged = {key: {**(raw.get(key) or {}), **(overrides.pop(key, None) or {})} for key in ("params", "trainer")}
         raw.update({k: v for k, v in overrides.items() if v is not None})
-        raw["params"] = params
+        raw.update(merged)
         if "cohort" in raw and not Path(raw["cohort"]).is_absolute() and "cohort" not in overrides:
             raw["cohort"] = str((path.parent / raw["cohort"]).resolve())
         return cls.model_validate(raw)

@@ -90,7 +90,24 @@ class ModelSection(BaseModel):
         return dict(self.model_extra or {})
 
 
-class TrainerConfig(BaseModel):
+class DeviceConfig(BaseModel):
+    """Where and how the Lightning trainer runs (shared by prognosis and lesion detection).
+
+    ``precision: auto`` is mixed precision (``16-mixed``) on a GPU and full precision elsewhere.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu, ...")
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = Field("auto", description="Lightning precision; auto: 16-mixed on a GPU, else 32-true")
+    num_workers: int = Field(0, ge=0)
+    deterministic: bool = True
+    progress: bool = True
+
+
+class TrainerConfig(DeviceConfig):
     """Optimisation and the Lightning trainer's device settings."""
 
     model_config = ConfigDict(extra="forbid")
@@ -100,13 +117,7 @@ class TrainerConfig(BaseModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     patience: int = Field(5, ge=1, description="early stopping patience in epochs (inner validation loss)")
-    accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu, ...")
-    devices: int | str = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    num_workers: int = Field(0, ge=0)
-    deterministic: bool = True
-    progress: bool = True
+    precision: str = "32-true"  # prognosis runs saved before ``auto`` existed resume unchanged
 
 
 SECTIONS: dict[str, type[BaseModel]] = {"data": DataConfig, "model": ModelSection,

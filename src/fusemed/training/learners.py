@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from fusemed.training.config import TrainConfig
 from fusemed.training.data import Collate, FoldDataModule, Task
+from fusemed.training.fit import fit_member
 from fusemed.training.inference import load_weights, predict_logits
 from fusemed.training.io import atomic_write_json
 from fusemed.training.module import ModelFactory, Slot, build_model
@@ -196,8 +197,6 @@ def fit_deep(ctx: FoldContext, train: Dataset, val: Dataset, fold_dir: Path, see
              overrides: dict[str, Any] | None = None, members: int | None = None) -> DeepPredictor:
     """Train ``members`` networks (default ``ensemble_size``; member j gets seed + 1000 j) with early stopping
     on ``val``; member 0 lives in ``fold_dir/subdir``, member j in ``fold_dir/subdir/member-<j>``."""
-    from fusemed.training.runner import fit_member
-
     overrides = dict(overrides or {})
     config = ctx.config.updated(**overrides)
     models, paths = [], []
@@ -208,8 +207,9 @@ def fit_deep(ctx: FoldContext, train: Dataset, val: Dataset, fold_dir: Path, see
         meta = {**ctx.meta(), "member": j, "seed": member_seed, "overrides": overrides}
         data = FoldDataModule(train, val, ctx.collate, config.trainer.batch_size, config.trainer.num_workers,
                               member_seed)
-        models.append(fit_member(config, ctx.factory(config, ctx.slots, ctx.task), data, member_dir, member_seed,
-                                 meta, ctx.callbacks, ctx.moddrop_fn))
+        models.append(fit_member(config.trainer, ctx.factory(config, ctx.slots, ctx.task), data, member_dir,
+                                 member_seed, meta, moddrop=config.model.moddrop, callbacks=ctx.callbacks,
+                                 moddrop_fn=ctx.moddrop_fn))
         paths.append((member_dir / "model.pt").relative_to(fold_dir).as_posix())
     return DeepPredictor(models, paths, overrides)
 

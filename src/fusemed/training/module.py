@@ -1,14 +1,16 @@
-"""The Lightning wrapper: one multimodal model, its loss, modality dropout, the optimiser.
+"""The Lightning wrapper: one model, its loss, modality dropout, the optimiser and its schedule.
 
-The module knows nothing of fusion strategies (no string branching on fusion type): it calls
-``model(inputs, present)`` and ``model.loss(output, target)`` whatever the model is.
+The module knows nothing of fusion strategies or detectors (no string branching on model type): it
+calls ``model(inputs, present)`` and ``model.loss(output, target)`` (:class:`Trainable`) whatever the
+model is: a fusion model, or a lesion detector's network seen through its objective
+(:mod:`fusemed.diagnosis.training`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 import torch
@@ -26,6 +28,17 @@ class Slot:
     kind: str
     shape: tuple[int, ...]
     mesh: str | None = None
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """What :class:`FusemedModule` trains. A batch is ``{"inputs": {name: (B, ...)}, "present": (B, M) bool,
+    "target": any}``; ``forward`` maps inputs and presence to an output, ``loss`` that output and the
+    target to a scalar."""
+
+    def __call__(self, inputs: dict[str, torch.Tensor], present: torch.Tensor) -> Any: ...
+
+    def loss(self, output: Any, target: Any) -> torch.Tensor: ...
 
 
 #: ``(config, slots in present-column order, task) -> nn.Module`` with ``forward(inputs, present)``, ``loss``
@@ -52,16 +65,21 @@ def _moddrop(present: torch.Tensor, p: float, generator: torch.Generator) -> tor
 
 
 class FusemedModule(L.LightningModule):
-    """Trains ``model``; logs ``train_loss`` and ``val_loss`` (the early-stopping signal)."""
+    """Trains a :class:`Trainable` ``model``; logs ``train_loss`` and ``val_loss`` (the early-stopping signal).
+
+    ``moddrop`` drops whole modalities of a batch (keys of ``inputs`` in ``present`` column order);
+    ``lr_power`` > 0 decays the learning rate as ``(1 - epoch / max_epochs) ** lr_power``.
+    """
 
     def __init__(self, model: nn.Module, modalities: list[str], lr: float = 1e-3, weight_decay: float = 1e-4,
                  moddrop: float = 0.0, seed: int = 0,
-                 moddrop_fn: Callable[[torch.Tensor, float, torch.Generator], torch.Tensor] | None = None) -> None:
+                 moddrop_fn: Callable[[torch.Tensor, float, torch.Generator], torch.Tensor] | None = None,
+                 lr_power: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.modalities = list(modalities)
         self.save_hyperparameters({"lr": lr, "weight_decay": weight_decay, "moddrop": moddrop, "seed": seed,
-                                   "modalities": list(modalities)})
+                                   "modalities": list(modalities), "lr_power": lr_power})
         self._moddrop_fn = moddrop_fn or _moddrop
         self._generator = torch.Generator().manual_seed(seed)
 
@@ -86,9 +104,14 @@ class FusemedModule(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "val")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
-                                 weight_decay=self.hparams.weight_decay)
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay)
+        if not self.hparams.lr_power:
+            return optimizer
+        schedule = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=self.trainer.max_epochs,
+                                                         power=self.hparams.lr_power)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # the ModDrop stream continues where it was after a resume

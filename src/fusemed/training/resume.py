@@ -1,15 +1,41 @@
-"""What changed in a cohort since a run started: a resumed run must train on the cohort it began with.
+"""What changed since a run started: a resumed run must train on the config and cohort it began with.
 
 ``train_run`` records ``cohort_fingerprint.json``; a rerun compares the cohort's fingerprint now with the
-recorded one and is refused, naming the files that differ, when they are not the same.
+recorded one and is refused, naming the files that differ, when they are not the same. Its config is
+compared leaf by leaf (:func:`config_changes`), with the device settings free to change.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from fusemed.training.io import cohort_fingerprint
+
+#: config keys that may change between a run and its resumption (they change speed, not results);
+#: ``epochs`` is not one of them: more epochs on a finished run would silently mean another experiment
+RESUMABLE_KEYS = {"trainer.accelerator", "trainer.devices", "trainer.strategy", "trainer.num_workers",
+                  "trainer.progress", "data.cache"}
+
+
+def config_changes(old: BaseModel, new: BaseModel) -> list[str]:
+    """The config leaves (``trainer.lr``, ``params``, ...) that differ, device settings aside."""
+    before, after = _leaves(old.model_dump(mode="json")), _leaves(new.model_dump(mode="json"))
+    return sorted(k for k in after.keys() | before.keys() if k not in RESUMABLE_KEYS and before.get(k) != after.get(k))
+
+
+def _leaves(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"trainer": {"lr": 1}}`` -> ``{"trainer.lr": 1}`` (nested config records compared leaf by leaf)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and key in ("data", "model", "uncertainty", "trainer"):
+            out.update(_leaves(value, f"{key}."))
+        else:
+            out[prefix + key] = value
+    return out
 
 
 def fingerprint_changes(old: dict, new: dict, ignore: Path | None = None, limit: int = 5) -> list[str]:

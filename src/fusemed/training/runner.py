@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.callbacks import Callback
 
 from fusemed.choices import look_up
 from fusemed.cohort import Cohort
@@ -34,25 +33,18 @@ from fusemed.evaluation.metrics import discrimination_report
 from fusemed.evaluation.survival import out_of_fold_integrated_brier
 from fusemed.run import Run, RunTask
 from fusemed.training.config import TrainConfig
-from fusemed.training.data import CaseDataset, FoldDataModule, Task, pattern_of, stack_targets
-from fusemed.training.inference import load_weights, save_weights
+from fusemed.training.data import CaseDataset, Task, pattern_of, stack_targets
 from fusemed.training.io import atomic_save, atomic_write_csv, atomic_write_json, cohort_fingerprint
 from fusemed.training.learners import FoldContext, fit_baseline, fit_deep, save_predictor
-from fusemed.training.module import FusemedModule, ModelFactory, Slot, build_model
+from fusemed.training.module import ModelFactory, Slot, build_model
 from fusemed.training.preprocessing import Preprocessing
-from fusemed.training.resume import cohort_changes, keep_log_before_resume, merge_resumed_log
-from fusemed.training.rng import RngState
+from fusemed.training.resume import cohort_changes, config_changes
 from fusemed.training.splits import FoldSplit, make_folds
 from fusemed.uncertainty.outputs import FoldOutputs, SplitOutputs, member_mean_probabilities
 from fusemed.uncertainty.posthoc import Posthoc
 from fusemed.uncertainty.report import uncertainty_report
 
 log = logging.getLogger(__name__)
-
-#: config keys that may change between a run and its resumption (they change speed, not results);
-#: ``epochs`` is not one of them: more epochs on a finished run would silently mean another experiment
-RESUMABLE_KEYS = {"trainer.accelerator", "trainer.devices", "trainer.strategy", "trainer.num_workers",
-                  "trainer.progress", "data.cache"}
 
 
 def resolve_modalities(cohort: Cohort, wanted: Sequence[str] | None) -> list[str]:
@@ -66,9 +58,7 @@ def resolve_modalities(cohort: Cohort, wanted: Sequence[str] | None) -> list[str
 def _check_resumable(out: Path, config: TrainConfig) -> None:
     if not (out / "config.yaml").is_file():
         return
-    old = _leaves(Run.open(out).config.model_dump(mode="json"))  # an older layout is refused here
-    new = _leaves(config.model_dump(mode="json"))
-    differ = sorted(k for k in new.keys() | old.keys() if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
+    differ = config_changes(Run.open(out).config, config)  # an older layout is refused here
     if differ:
         raise ValueError(f"{out} already holds a run with a different config ({', '.join(differ)}); "
                          "choose another --out or delete it")
@@ -76,25 +66,6 @@ def _check_resumable(out: Path, config: TrainConfig) -> None:
     if changed:
         raise ValueError(f"{out}: the cohort changed since this run started ({'; '.join(changed)}); resuming "
                          "would mix two cohorts: choose another --out or delete it")
-
-
-def _leaves(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"trainer": {"lr": 1}}`` -> ``{"trainer.lr": 1}`` (nested config records compared leaf by leaf)."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, dict) and key in ("data", "model", "uncertainty", "trainer"):
-            out.update(_leaves(value, f"{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
-def _deterministic(trainer: Any) -> bool | str:
-    """Deterministic algorithms on CPU; on an accelerator only a warning where none exists (Lightning "warn")."""
-    if not trainer.deterministic:
-        return False
-    on_cpu = trainer.accelerator == "cpu" or (trainer.accelerator == "auto" and not torch.cuda.is_available())
-    return True if on_cpu else "warn"
 
 
 def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFactory | None = None,
@@ -189,54 +160,6 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
     save_predictor(fold_dir, predictor, ctx, **extra)
     atomic_write_json(fold_dir / "done.json", {"fold": split.fold, "predictor": predictor.kind})
     return result
-
-
-def fit_member(config: TrainConfig, model: torch.nn.Module, data: FoldDataModule, member_dir: Path, seed: int,
-               meta: dict[str, Any], callbacks: Sequence[Callback] = (), moddrop_fn: Any = None) -> torch.nn.Module:
-    """Train one model with early stopping (resuming from ``last.ckpt``), keep its best weights.
-
-    A member whose ``model.pt`` exists is loaded, not retrained. Returns the model on CPU in eval mode.
-    """
-    weights = member_dir / "model.pt"
-    if weights.is_file():
-        return load_weights(model, weights)
-    L.seed_everything(seed, workers=True, verbose=False)
-    run = config.trainer
-    module = FusemedModule(model, meta["modalities"], run.lr, run.weight_decay, config.model.moddrop, seed,
-                           moddrop_fn)
-    checkpoint = ModelCheckpoint(dirpath=member_dir / "checkpoints", filename="best", monitor="val_loss",
-                                 mode="min", save_top_k=1, enable_version_counter=False)
-    # last.ckpt after every epoch, improved or not: a kill loses at most the epoch in progress
-    every_epoch = ModelCheckpoint(dirpath=member_dir / "checkpoints", filename="last", monitor=None,
-                                  save_top_k=1, every_n_epochs=1, enable_version_counter=False)
-    trainer = L.Trainer(
-        max_epochs=run.epochs, accelerator=run.accelerator, devices=run.devices, strategy=run.strategy,
-        precision=run.precision, deterministic=_deterministic(run),
-        callbacks=[EarlyStopping("val_loss", patience=run.patience, mode="min"), checkpoint, every_epoch,
-                   RngState(), *callbacks],
-        logger=CSVLogger(member_dir, name="logs", version=0), default_root_dir=member_dir,
-        enable_progress_bar=run.progress, enable_model_summary=False, log_every_n_steps=1,
-        num_sanity_val_steps=0,
-    )
-    last = member_dir / "checkpoints" / "last.ckpt"
-    log_file = member_dir / "logs" / "version_0" / "metrics.csv"
-    if last.is_file():
-        log.info("%s: resuming from %s", member_dir.name, last)
-        if trainer.is_global_zero:
-            keep_log_before_resume(log_file)  # Lightning's CSV logger would delete the pre-kill epochs
-    trainer.fit(module, datamodule=data, ckpt_path=str(last) if last.is_file() else None, weights_only=True)
-    if trainer.is_global_zero:
-        merge_resumed_log(log_file)
-    if not trainer.is_global_zero:
-        return model
-    best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-    model.cpu().eval()
-    score = checkpoint.best_model_score
-    save_weights(model, weights, {**meta, "best_checkpoint": best.name, "epochs_trained": trainer.current_epoch,
-                                  "best_val_loss": None if score is None else float(score)})
-    return model
 
 
 def save_fold_outputs(fold_dir: Path, result: FoldOutputs) -> None:

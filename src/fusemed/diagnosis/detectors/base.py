@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,12 +20,16 @@ from typing import Any, ClassVar
 import nibabel as nib
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Callback
+from torch import nn
 
 from fusemed.choices import look_up
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.grid import CommonGrid, foreground, normalise
 from fusemed.diagnosis.registration import mni_template, register_to_template
+from fusemed.diagnosis.training import Draw, train_net
 from fusemed.io import atomic_save, atomic_write_text
+from fusemed.training.config import DeviceConfig
 from fusemed.uncertainty import MCDropout
 
 log = logging.getLogger(__name__)
@@ -68,6 +74,8 @@ class Detector:
         registration: "affine": work in MNI152 template space, each subject affinely registered to it
             (see `fusemed.diagnosis.registration`); "none": keep the first training subject's field of
             view and assume the inputs already share one space.
+        trainer: where the detector's network trains (accelerator, devices, strategy, precision, ...;
+            `fusemed.training.config.DeviceConfig`); not part of the fitted state.
         **params: detector-specific hyperparameters (see each class's `defaults`).
     """
 
@@ -83,7 +91,8 @@ class Detector:
             DETECTORS[cls.name] = cls
 
     def __init__(self, modalities: tuple[str, ...] | list[str] | None = None, spacing: float = 2.0,
-                 seed: int = 0, registration: str = "affine", **params: Any) -> None:
+                 seed: int = 0, registration: str = "affine", trainer: DeviceConfig | dict | None = None,
+                 **params: Any) -> None:
         unknown = set(params) - set(self.defaults) - {"min_size"}
         if unknown:
             raise ValueError(f"detector {self.name!r}: unknown parameters {sorted(unknown)}; "
@@ -92,6 +101,7 @@ class Detector:
         self.spacing = float(spacing)
         self.seed = int(seed)
         self.registration = look_up(registration, ("affine", "none"))
+        self.trainer = DeviceConfig.model_validate(trainer or {})
         self.params = {**self.defaults, **params}
         self.min_size = float(params.get("min_size", 64.0 if self.space == "volume" else 5))
         self.grid_: CommonGrid | None = None
@@ -112,10 +122,14 @@ class Detector:
             return case.surface is not None
         return any(m in case.volumes for m in self.modalities)
 
-    def fit(self, cases: list[DetectionCase]) -> Detector:
+    def fit(self, cases: list[DetectionCase], workdir: str | Path | None = None,
+            callbacks: Sequence[Callback] = ()) -> Detector:
         """Learn from `cases` (unsupervised detectors keep the controls only); returns self.
 
-        Subjects with none of the detector's modalities are left out (logged), never imputed.
+        Subjects with none of the detector's modalities are left out (logged), never imputed. A network
+        trains on the shared Lightning stack (`train_net`) with its checkpoints under `workdir`
+        (a temporary folder when None): calling `fit` again with the same `workdir` after a kill resumes
+        from `last.ckpt`. `callbacks` are extra Lightning callbacks (tests, logging).
         """
         usable = [c for c in cases if self.covers(c)]
         if len(usable) < len(cases):
@@ -132,12 +146,25 @@ class Detector:
         if self.space == "volume":
             space = mni_template() if self.registration == "affine" else train[0].reference_image
             self.grid_ = CommonGrid.covering(space, self.spacing)
-        self._fit(train)
+        with ExitStack() as stack:
+            folder = Path(workdir) if workdir is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            self._training = (folder, tuple(callbacks))
+            try:
+                self._fit(train)
+            finally:
+                del self._training
         log.info("fitted %s on %d subjects (threshold %.4g)", self.name, len(train), self.threshold_ or 0)
         return self
 
     def _fit(self, cases: list[DetectionCase]) -> None:
         raise NotImplementedError
+
+    def train_net(self, objective: nn.Module, draw: Draw, **options: Any) -> nn.Module:
+        """Train `objective` (this detector's net and loss) on the draws of `draw`, through the shared
+        Lightning trainer (`fusemed.diagnosis.training.train_net`; `options`: epochs, batch_size, lr, ...)."""
+        folder, callbacks = self._training
+        return train_net(objective, draw, folder / "net", self.trainer, seed=self.seed, modalities=self.modalities,
+                         callbacks=callbacks, **options)
 
     def calibrate(self, cases: list[DetectionCase]) -> None:
         """Adjust the operating threshold on held-out `cases` (default: keep the fitted one)."""

@@ -14,9 +14,10 @@ Choices (scaled down so it fits two CPU cores):
   cell per 16 mm, coarser than a 5-15 mm dysplasia, so a lesion cannot be carried through the
   code (Baur et al.: too wide a spatial bottleneck copies anomalies through).
 - Training patches centred inside the controls' eroded foreground, Adam, `epochs` x
-  `patches_per_epoch` patches. Input channels = modalities; a missing modality is zero-filled and
-  left out of the loss, and modality dropout (`modality_dropout`) teaches the net to reconstruct
-  the present channels whatever the others are.
+  `patches_per_epoch` patches, on the shared Lightning trainer (`fusemed.diagnosis.training`).
+  Input channels = modalities; a missing modality is zero-filled and left out of the loss, and
+  modality dropout (`modality_dropout`) teaches the net to reconstruct the present channels whatever
+  the others are.
 - Scoring: whole-volume `sliding_window_inference` (Gaussian blending, `overlap`), absent modalities
   zeroed at the input whatever the data holds, residual energy e = mean over PRESENT modalities
   (that some control had) of (x - x_hat)^2, then its local mean inside the head (normalised
@@ -38,6 +39,7 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 from monai.networks.nets import AutoEncoder
+from torch import nn
 
 from fusemed.diagnosis.detectors.unsupervised import UnsupervisedDetector
 from fusemed.diagnosis.normative import smooth
@@ -56,6 +58,23 @@ def _crops(x: np.ndarray, centres: np.ndarray, size: int) -> np.ndarray:
     of the volume: 25 controls at 2 mm would need another ~0.7 GB)."""
     starts = np.clip(centres - size // 2, 0, np.asarray(x.shape[1:]) - size)
     return np.stack([x[:, a:a + size, b:b + size, c:c + size] for a, b, c in starts])
+
+
+class MaskedReconstruction(nn.Module):
+    """The autoencoder as the shared module trains it: mean squared error over the kept (present, not
+    dropped) modalities only, whatever the others hold."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, inputs: dict[str, torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(inputs["x"]), present
+
+    def loss(self, output: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        recon, keep = output
+        mask = keep[:, :, None, None, None].to(recon.dtype)
+        return (((recon - target) ** 2) * mask).sum() / (mask.sum() * target[0, 0].numel())
 
 
 class ReconstructionDetector(UnsupervisedDetector):
@@ -81,8 +100,6 @@ class ReconstructionDetector(UnsupervisedDetector):
     def _fit_model(self, prepared: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         p = self.params
         size, bs = int(p["patch"]), int(p["batch_size"])
-        rng = np.random.default_rng(self.seed)
-        torch.manual_seed(self.seed)
         xs = [_at_least(x, size) for x, _, _ in prepared]  # absent modalities are zeros already (prepare)
         pres = np.stack([pr for _, pr, _ in prepared])
         fgs = [np.argwhere(self._inner(fg)) for _, _, fg in prepared]
@@ -90,28 +107,24 @@ class ReconstructionDetector(UnsupervisedDetector):
         if not len(ok):
             raise ValueError("ae: no control has foreground voxels inside the normative support")
         self.seen_ = pres.any(0)  # a modality no control has was never learnt: it cannot be scored
+        torch.manual_seed(self.seed)
         self.net_ = self._network()
-        opt = torch.optim.Adam(self.net_.parameters(), lr=float(p["lr"]))
         k = int(p["patches_per_epoch"])
-        for epoch in range(int(p["epochs"])):
+
+        def draw(rng: np.random.Generator) -> dict[str, Any]:
+            """One epoch: `patches_per_epoch` patches of random controls, modalities dropped (zeroed)."""
             subj = ok[rng.integers(0, len(ok), k)]
             batch = np.empty((k, len(self.modalities), size, size, size), np.float32)
             for i in np.unique(subj):
                 sel = subj == i
                 centres = fgs[i][rng.integers(0, len(fgs[i]), int(sel.sum()))]
                 batch[sel] = _crops(xs[i], centres, size)
-            keep = np.stack([self._drop(pres[i], rng) for i in subj])
-            self.net_.train()
-            total = 0.0
-            for s in range(0, k, bs):
-                mask = torch.from_numpy(keep[s:s + bs].astype(np.float32))[:, :, None, None, None]
-                target = torch.from_numpy(batch[s:s + bs]) * mask
-                loss = (((self.net_(target) - target) ** 2) * mask).sum() / (mask.sum() * size ** 3)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(target)
-            log.info("ae epoch %d reconstruction loss %.4f", epoch, total / k)
+            keep = torch.from_numpy(np.stack([self._drop(pres[i], rng) for i in subj]))
+            x = torch.from_numpy(batch) * keep[:, :, None, None, None]
+            return {"inputs": {"x": x}, "present": keep, "target": x}
+
+        self.train_net(MaskedReconstruction(self.net_), draw, epochs=int(p["epochs"]), batch_size=bs,
+                       lr=float(p["lr"]))
         self.net_.eval()
 
     @torch.no_grad()

@@ -7,6 +7,7 @@ What the paper does, and what we keep:
    DIFFERENT controls go through the same encoder; the loss pulls their latent codes together
    (||z_a - z_b||^2) while each reconstruction error regularises the codes so they stay informative:
    L = MSE(x_a, x'_a) + MSE(x_b, x'_b) + lambda * ||z_a - z_b||^2.
+   The autoencoder trains on the shared Lightning trainer (`fusemed.diagnosis.training`).
 3. Latent codes feed a one-class SVM per location (nu ~ 0.03, RBF kernel); its negated decision
    function is the anomaly score; the map is clustered and clusters ranked by score.
 
@@ -64,6 +65,24 @@ class PatchAE(nn.Module):
         return z, self.decoder(z).view(-1, self.c, self.p, self.p, self.p)
 
 
+class SiameseObjective(nn.Module):
+    """The siamese loss as the shared module trains it: patches ``a`` and ``b`` (same place, two controls)
+    through one autoencoder, L = MSE(x_a, x'_a) + MSE(x_b, x'_b) + weight * ||z_a - z_b||^2 / L."""
+
+    def __init__(self, net: PatchAE, weight: float) -> None:
+        super().__init__()
+        self.net, self.weight = net, weight
+
+    def forward(self, inputs: dict[str, torch.Tensor], present: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        (za, ra), (zb, rb) = self.net(inputs["a"]), self.net(inputs["b"])
+        return za, ra, zb, rb
+
+    def loss(self, output: tuple[torch.Tensor, ...], target: dict[str, torch.Tensor]) -> torch.Tensor:
+        za, ra, zb, rb = output
+        pull = ((za - zb) ** 2).sum(1).mean() / za.shape[1]
+        return nn.functional.mse_loss(ra, target["a"]) + nn.functional.mse_loss(rb, target["b"]) + self.weight * pull
+
+
 def pad_for_patches(x: np.ndarray, patch: int) -> np.ndarray:
     """Zero-pad x (C, D, H, W) by patch // 2 so that border voxels get full patches."""
     h = patch // 2
@@ -112,11 +131,12 @@ class SiameseOCSVMDetector(UnsupervisedDetector):
         xs = [pad_for_patches(x * pr[:, None, None, None], p["patch"]) for x, pr, _ in prepared]
         fgs = [np.argwhere(self._inner(fg)) for _, _, fg in prepared]
         self.net_ = PatchAE(len(self.modalities), p["patch"], p["latent"])
-        opt = torch.optim.Adam(self.net_.parameters(), lr=p["lr"])
         n, k = len(xs), p["pairs_per_epoch"]
         shape = (k, len(self.modalities), p["patch"], p["patch"], p["patch"])
-        for epoch in range(p["epochs"]):
-            # pair k: a random location of subject a[k], and the same location in another subject b[k]
+
+        def draw(rng: np.random.Generator) -> dict[str, Any]:
+            """One epoch of pairs: pair k is a random location of subject a[k], and the same location
+            in another subject b[k]."""
             a = rng.integers(0, n, k)
             b = (a + rng.integers(1, max(n, 2), k)) % n if n > 1 else a
             centres = np.stack([fgs[i][rng.integers(len(fgs[i]))] for i in a])
@@ -124,20 +144,11 @@ class SiameseOCSVMDetector(UnsupervisedDetector):
             for i in range(n):
                 xa[a == i] = extract_patches(xs[i], centres[a == i], p["patch"])
                 xb[b == i] = extract_patches(xs[i], centres[b == i], p["patch"])
-            order = rng.permutation(k)
-            xa_t, xb_t = torch.from_numpy(xa[order]), torch.from_numpy(xb[order])
-            total = 0.0
-            for s in range(0, k, p["batch_size"]):
-                ba, bb = xa_t[s:s + p["batch_size"]], xb_t[s:s + p["batch_size"]]
-                za, ra = self.net_(ba)
-                zb, rb = self.net_(bb)
-                loss = nn.functional.mse_loss(ra, ba) + nn.functional.mse_loss(rb, bb) + \
-                    p["siamese_weight"] * ((za - zb) ** 2).sum(1).mean() / p["latent"]
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(ba)
-            log.info("siamese-ocsvm epoch %d loss %.4f", epoch, total / k)
+            pair = {"a": torch.from_numpy(xa), "b": torch.from_numpy(xb)}
+            return {"inputs": pair, "present": torch.ones(k, 1, dtype=torch.bool), "target": pair}
+
+        self.train_net(SiameseObjective(self.net_, float(p["siamese_weight"])), draw, epochs=int(p["epochs"]),
+                       batch_size=int(p["batch_size"]), lr=float(p["lr"]))
         self.net_.eval()
         self._fit_svms(xs, fgs, rng)
 

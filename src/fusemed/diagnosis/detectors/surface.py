@@ -4,8 +4,9 @@ MELD Graph (JAMA Neurology 2025) classifies every vertex of the cortical surface
 features (thickness, grey/white contrast, FLAIR and PET sampled at the vertex, ...) normalised
 against controls. We keep the recipe at a small scale: inputs are each feature z-scored over the
 training cohort AND per vertex against the training controls (2F channels), a GraphSAGE network
-(PyTorch Geometric) on the mesh edges, DiceFocal loss against the tiny lesion fraction, and MC
-dropout (`fusemed.uncertainty.MCDropout`) for the per-vertex uncertainty (variance of the passes).
+(PyTorch Geometric) on the mesh edges, DiceFocal loss against the tiny lesion fraction (trained on
+the shared Lightning trainer, `fusemed.diagnosis.training`), and MC dropout
+(`fusemed.uncertainty.MCDropout`) for the per-vertex uncertainty (variance of the passes).
 """
 
 from __future__ import annotations
@@ -15,14 +16,28 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from monai.losses import DiceFocalLoss
 from torch_geometric.nn.models import GraphSAGE
 
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import DetectionMaps, Detector, mc_passes
 from fusemed.diagnosis.mesh import Mesh, load_mesh
+from fusemed.diagnosis.training import SegmentationObjective
 
 log = logging.getLogger(__name__)
+
+
+class VertexObjective(SegmentationObjective):
+    """The graph net on one subject's surface, (1, V, F) -> (1, 1, V) logits, scored by DiceFocal."""
+
+    def __init__(self, net: torch.nn.Module, edge_index: torch.Tensor) -> None:
+        super().__init__(net)
+        self.register_buffer("edge_index", edge_index, persistent=False)  # moves to the trainer's device
+
+    def forward(self, inputs: dict[str, torch.Tensor], present: torch.Tensor) -> torch.Tensor:
+        return self.net(inputs["x"][0], self.edge_index)[:, 0][None, None]
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.dice_focal(output, target[:, None])
 
 
 class SurfaceGNNDetector(Detector):
@@ -74,21 +89,14 @@ class SurfaceGNNDetector(Detector):
                                           else np.zeros(self.mesh.n_vertices), np.float32) > 0).float()
               for c in cases]
         self.net_ = self._build(xs[0].shape[1])
-        opt = torch.optim.Adam(self.net_.parameters(), lr=p["lr"])
-        loss_fn = DiceFocalLoss(sigmoid=True, gamma=2.0)
-        ei = self.mesh.edge_index
-        rng = np.random.default_rng(self.seed)
-        self.net_.train()
-        for epoch in range(p["epochs"]):
-            total = 0.0
-            for i in rng.permutation(len(xs)):
-                out = self.net_(xs[i], ei)[:, 0]
-                loss = loss_fn(out[None, None], ys[i][None, None])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += float(loss.detach())
-            log.debug("surface-gnn epoch %d loss %.4f", epoch, total / len(xs))
+        x, y = torch.stack(xs), torch.stack(ys)  # (N, V, 2F), (N, V)
+
+        def draw(rng: np.random.Generator) -> dict[str, Any]:
+            """Every subject once an epoch, one graph a step (the loader shuffles them)."""
+            return {"inputs": {"x": x}, "present": torch.ones(len(x), 1, dtype=torch.bool), "target": y}
+
+        self.train_net(VertexObjective(self.net_, self.mesh.edge_index), draw, epochs=int(p["epochs"]),
+                       batch_size=1, lr=float(p["lr"]))
         self.net_.eval()
         self.threshold_ = float(p["threshold"])
 

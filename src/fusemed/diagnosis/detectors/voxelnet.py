@@ -2,7 +2,8 @@
 
 Both train on class-balanced patches (MONAI `RandCropByPosNegLabel`: as many patches centred on
 lesion voxels as on background), with `DiceFocalLoss` against the extreme imbalance of small
-lesions, modality dropout, and predict with `sliding_window_inference`; MC dropout
+lesions, modality dropout, on the shared Lightning trainer (`fusemed.diagnosis.training`: GPU, DDP,
+mixed precision, resume), and predict with `sliding_window_inference`; MC dropout
 (`fusemed.uncertainty.MCDropout`, several stochastic passes) gives the uncertainty map (variance of
 the passes).
 
@@ -25,15 +26,16 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
-from monai.losses import DiceFocalLoss
 from monai.networks.nets import UNet
 from monai.transforms import RandCropByPosNegLabel
 from monai.transforms.utils import map_binary_to_indices
+from monai.utils import convert_to_tensor
 from torch import nn
 
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import Detector, mc_passes
 from fusemed.diagnosis.normative import NormativeModel
+from fusemed.diagnosis.training import SegmentationObjective
 from fusemed.models.fusion.base import masked_moments
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,6 @@ class VoxelNetDetector(Detector):
 
     def _fit(self, cases: list[DetectionCase]) -> None:
         p = self.params
-        rng = np.random.default_rng(self.seed)
         prepared = [self.prepare(c) for c in cases]
         controls = [prep for prep, c in zip(prepared, cases, strict=True) if not c.is_patient]
         self.norm_ = None
@@ -122,42 +123,31 @@ class VoxelNetDetector(Detector):
             data.append((feats, present, y, fg_idx, self._with_hard_negatives(bg_idx, feats)))
         del prepared, controls
         self.net_ = self._build()
-        opt = torch.optim.AdamW(self.net_.parameters(), lr=p["lr"], weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=p["epochs"], power=0.9)  # nnU-Net's decay
-        loss_fn = DiceFocalLoss(sigmoid=True, gamma=2.0, lambda_dice=1.0, lambda_focal=1.0)
         patch = [min(p["patch"], s) for s in self.grid_.shape]
         crops = {has_lesion: RandCropByPosNegLabel(patch, pos=float(has_lesion), neg=2.0, allow_smaller=True,
                                                    num_samples=p["samples_per_case"])  # nnU-Net's 1/3 lesion
                  for has_lesion in (True, False)}  # controls: background patches only
-        for crop in crops.values():
-            crop.set_random_state(seed=self.seed)
-        self.net_.train()
-        for epoch in range(p["epochs"]):
+
+        def draw(rng: np.random.Generator) -> dict[str, Any]:
+            """One epoch: `samples_per_case` class-balanced patches per subject, modalities dropped."""
             xs, ps, ys = [], [], []
             for x, present, y, fg_idx, bg_idx in data:
+                crop = crops[len(fg_idx) > 0]
+                crop.set_random_state(seed=int(rng.integers(2 ** 31)))
                 img = torch.from_numpy(np.concatenate([x, y[None].astype(x.dtype)]))
                 with warnings.catch_warnings():  # MONAI warns on every control ("Num foregrounds 0"): expected
                     warnings.filterwarnings("ignore", message="Num foregrounds 0")
-                    patches = crops[len(fg_idx) > 0](img, label=torch.from_numpy(y[None]), fg_indices=fg_idx,
-                                                     bg_indices=bg_idx)
+                    patches = crop(img, label=torch.from_numpy(y[None]), fg_indices=fg_idx, bg_indices=bg_idx)
                 for patch_t in patches:
-                    t = torch.as_tensor(patch_t)
+                    t = convert_to_tensor(patch_t, track_meta=False)  # plain tensors for the loader
                     xs.append(t[:-1].float())
-                    ys.append(t[-1:])
+                    ys.append(t[-1:].float())
                     ps.append(torch.from_numpy(self._drop(present, rng)))
-            order = rng.permutation(len(xs))
-            total = 0.0
-            for s in range(0, len(order), p["batch_size"]):
-                idx = order[s:s + p["batch_size"]]
-                xb, pb = torch.stack([xs[i] for i in idx]), torch.stack([ps[i] for i in idx])
-                yb = torch.stack([ys[i] for i in idx])
-                opt.zero_grad()
-                loss = loss_fn(self.net_(xb, pb), yb)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            sched.step()
-            log.info("%s epoch %d loss %.4f", self.name, epoch, total / max(len(order), 1))
+            return {"inputs": {"x": torch.stack(xs)}, "present": torch.stack(ps), "target": torch.stack(ys)}
+
+        # AdamW with nnU-Net's polynomial decay (power 0.9) over the epochs
+        self.train_net(SegmentationObjective(self.net_), draw, epochs=int(p["epochs"]),
+                       batch_size=int(p["batch_size"]), lr=float(p["lr"]), weight_decay=1e-4, lr_power=0.9)
         self.net_.eval()
         self.threshold_ = float(p["threshold"])
 
