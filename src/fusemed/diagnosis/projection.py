@@ -14,6 +14,7 @@ once per grid (`Splat`) and reused for every subject.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -89,7 +90,9 @@ class Splat:
         detectors use): ((K, *like.shape) values, like.shape bool ribbon). Normalised by the resampled
         ribbon, so values at the ribbon's edge are not diluted by the zeros outside it."""
         maps, ribbon = self.to_grid(values)
-        cover = np.asarray(self.grid.back(ribbon, like, world).dataobj, np.float32)
+        with warnings.catch_warnings():  # the 0/1 ribbon is resampled linearly on purpose: its coverage
+            warnings.filterwarnings("ignore", message="Resampling binary images")
+            cover = np.asarray(self.grid.back(ribbon, like, world).dataobj, np.float32)
         inside = cover > 0.5
         out = np.zeros((maps.shape[0], *like.shape[:3]), np.float32)
         for k, m in enumerate(maps):
