@@ -89,7 +89,7 @@ def test_either_view_missing_still_gives_maps_on_the_subject_grid(fused):
     for case, view in ((no_surface, "volume"), (no_volume, "surface")):
         assert fused.covers(case)
         maps = fused.predict(case)
-        assert isinstance(maps, FusedMaps) and set(maps.views) == {view}
+        assert isinstance(maps, FusedMaps) and set(maps.view_sd) == {view}
         prob = np.asarray(maps.prob.dataobj)
         assert prob.shape == case.lesion.shape and np.allclose(maps.prob.affine, case.lesion.affine)
         assert np.isfinite(prob).all() and 0 <= prob.min() and prob.max() <= 1
@@ -97,6 +97,16 @@ def test_either_view_missing_still_gives_maps_on_the_subject_grid(fused):
         assert len(rec.clusters) and rec.hits()[0], f"{view} only: the rank-1 cluster misses ({rec.clusters})"
         conf = rec.clusters["confidence"].to_numpy(float)
         assert np.isfinite(conf).all() and ((0 <= conf) & (conf <= 1)).all()
+
+
+def test_misspelt_view_or_view_parameter_is_refused_at_construction():
+    klass = DETECTORS["volume-surface"]
+    with pytest.raises(ValueError, match="did you mean .hemis-unet"):
+        klass(volume="hemis-unte")
+    with pytest.raises(ValueError, match="epoch"):
+        klass(surface_params={"epoch": 3})
+    with pytest.raises(ValueError, match="volume detector"):
+        klass(volume="surface-gnn")
 
 
 def test_save_load_round_trip_gives_identical_maps(fused, test_cases, tmp_path):

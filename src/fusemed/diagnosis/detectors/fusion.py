@@ -52,7 +52,7 @@ CONFIDENCE = ["logit_peak", "sd_volume", "sd_surface", "has_volume", "has_surfac
 class FusedMaps(DetectionMaps):
     """`DetectionMaps` plus each present view's MC-dropout SD on the output grid (for cluster confidence)."""
 
-    views: dict[str, np.ndarray] = field(default_factory=dict)
+    view_sd: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -119,6 +119,15 @@ class VolumeSurfaceDetector(Detector):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        volume = get_detector(self.params["volume"])  # a misspelt name or parameter is refused here, not after hours
+        if volume.space != "volume" or volume is type(self):
+            raise ValueError(f"detector {self.name!r}: 'volume' must name a volume detector, got {volume.name!r}")
+        self.params["volume"] = volume.name
+        for key, name in (("volume_params", volume.name), ("surface_params", "surface-gnn")):
+            unknown = set(self.params[key]) - set(get_detector(name).defaults) - {"min_size"}
+            if unknown:
+                raise ValueError(f"detector {self.name!r}: {key} has parameters {sorted(unknown)} that {name!r} "
+                                 f"does not take; expected some of {sorted(get_detector(name).defaults)}")
         self._splat: Splat | None = None
         self._cache: dict[int, tuple] | None = None  # views of held-out cases, only while fitting/calibrating
 
@@ -257,6 +266,9 @@ class VolumeSurfaceDetector(Detector):
         if self.surface_.covers(case):
             s = self.surface_.predict(case)
             world = self.volume_.world(case) if case.volumes or case.to_template is not None else None
+            if world is None and self.registration == "affine":
+                log.warning("%s: subject %s has no volume to register: its grid is taken as template space",
+                            self.name, case.subject)
             (prob, var), ribbon = self.splat.to_subject(np.stack([s.prob, s.uncertainty]), ref, world)
             views["surface"] = (prob, np.sqrt(np.clip(var, 0, None)), ribbon)
         if self._cache is not None:
@@ -293,15 +305,15 @@ class VolumeSurfaceDetector(Detector):
         var = sum(s ** 2 for s in sd.values()) / len(sd)
         shape = ref.shape[:3]
         return FusedMaps(nib.Nifti1Image(prob.reshape(shape), ref.affine),
-                         nib.Nifti1Image(var.astype(np.float32), ref.affine), "volume", views=sd)
+                         nib.Nifti1Image(var.astype(np.float32), ref.affine), "volume", view_sd=sd)
 
     def _cluster_features(self, maps: FusedMaps, table: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
         rows = []
         for k, peak in zip(table["cluster"].to_numpy(int), table["peak_score"].to_numpy(float), strict=True):
             inside = labels == k
-            sd = {v: float(maps.views[v][inside].mean()) if v in maps.views else 0.0 for v in ("volume", "surface")}
+            sd = {v: float(maps.view_sd[v][inside].mean()) if v in maps.view_sd else 0.0 for v in ("volume", "surface")}
             rows.append([float(_logit(np.array(peak))), sd["volume"], sd["surface"],
-                         float("volume" in maps.views), float("surface" in maps.views)])
+                         float("volume" in maps.view_sd), float("surface" in maps.view_sd)])
         return np.asarray(rows, float).reshape(-1, len(CONFIDENCE))
 
     def cluster_confidence(self, maps: FusedMaps, table: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
