@@ -262,7 +262,8 @@ class VolumeSurfaceDetector(Detector):
         ref, views = self._reference(case), {}
         if self.volume_.covers(case):
             m = self.volume_.predict(case)
-            views["volume"] = (np.asarray(m.prob.dataobj, np.float32), np.sqrt(np.asarray(m.uncertainty.dataobj)))
+            var = np.clip(np.asarray(m.uncertainty.dataobj, np.float32), 0, None)
+            views["volume"] = (np.asarray(m.prob.dataobj, np.float32), np.sqrt(var))
         if self.surface_.covers(case):
             s = self.surface_.predict(case)
             world = self.volume_.world(case) if case.volumes or case.to_template is not None else None
@@ -292,6 +293,8 @@ class VolumeSurfaceDetector(Detector):
         """Fused probability and uncertainty (mean of the present views' MC-dropout variances) on the
         subject's reference grid; each present view's SD is kept for the cluster confidence."""
         self._check()
+        if not self.covers(case):
+            raise ValueError(f"subject {case.subject}: neither a surface nor any of the volumes {self.modalities}")
         return self._fuse(*self._views(case))
 
     def _fuse(self, ref: nib.Nifti1Image, views: dict[str, tuple[np.ndarray, ...]]) -> FusedMaps:
