@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from fusemed.diagnosis import DETECTORS, ClusterCalibrator, DetectionCase, Detector, detect
+from fusemed.diagnosis import DETECTORS, ClusterCalibrator, CommonGrid, DetectionCase, Detector, detect
 from fusemed.diagnosis.detect import map_peak
 from fusemed.diagnosis.detectors.fusion import FusedMaps
-from fusemed.diagnosis.projection import mid_surface
+from fusemed.diagnosis.projection import Splat, mid_surface
 
 SHAPE, SPACING = (24, 24, 24), 6.0  # a 138 mm field of view holding fsaverage5's lateral cortex
 #: lesion sites: fsaverage5 vertices on the lateral cortex of both hemispheres
@@ -70,6 +70,22 @@ def test_cases() -> list[DetectionCase]:
     return cases(6, 4, seed=50)
 
 
+def test_vertex_values_land_on_the_voxels_around_those_vertices():
+    coords = mid_surface()
+    like = nib.Nifti1Image(np.zeros((40, 48, 40), np.float32), np.diag([4.0, 4.0, 4.0, 1.0]) @ np.r_[
+        np.c_[np.eye(3), [-20.0, -26.0, -14.0]], [[0, 0, 0, 1]]])  # a 4 mm subject grid, not the common one
+    splat = Splat.build(CommonGrid.covering(like, 3.0), coords, radius=6.0)
+    hot = (np.linalg.norm(coords - coords[SITES[0]], axis=1) <= RADIUS).astype(float)
+    shift = np.eye(4)
+    shift[:3, 3] = [8.0, -10.0, 6.0]  # subject -> template: the subject sits 14 mm off template space
+    (value,), ribbon = splat.to_subject(hot[None], like, shift)
+    assert 0.05 < ribbon.mean() < 0.6  # a ribbon, not the whole box
+    ijk = np.argwhere(value > 0.5)
+    world = ijk @ like.affine[:3, :3].T + like.affine[:3, 3] + shift[:3, 3]  # back in template mm
+    assert len(ijk) and np.linalg.norm(world.mean(0) - coords[SITES[0]]) < 4.0
+    assert np.linalg.norm(world - coords[SITES[0]], axis=1).max() < RADIUS + 6.0 + 4.0
+
+
 def test_fit_records_the_fusion_rule_and_the_cluster_confidence(fused, tmp_path):
     assert set(fused.stack_) == {"both", "volume", "surface"}
     both = fused.decisions_["fusion"]["both"]
@@ -97,6 +113,8 @@ def test_either_view_missing_still_gives_maps_on_the_subject_grid(fused):
         assert len(rec.clusters) and rec.hits()[0], f"{view} only: the rank-1 cluster misses ({rec.clusters})"
         conf = rec.clusters["confidence"].to_numpy(float)
         assert np.isfinite(conf).all() and ((0 <= conf) & (conf <= 1)).all()
+        # the detector's own rule (peak + each view's uncertainty), not the run's peak-only calibrator
+        assert np.allclose(conf, fused.cluster_confidence(maps, rec.clusters, rec.labels))
 
 
 def test_misspelt_view_or_view_parameter_is_refused_at_construction():
