@@ -61,7 +61,8 @@ def cases(n_patients: int, n_controls: int, seed: int) -> list[DetectionCase]:
 def fused() -> Detector:
     torch.manual_seed(0)
     det = DETECTORS["volume-surface"](modalities=["t1", "flair"], spacing=SPACING, registration="none",
-                                      stack_fraction=0.35, control_quantile=1.0, **VIEWS)
+                                      stack_fraction=0.35, control_quantile=1.0,
+                                      trainer={"accelerator": "cpu", "progress": False}, **VIEWS)
     return det.fit(cases(12, 6, seed=0))
 
 
@@ -125,6 +126,21 @@ def test_misspelt_view_or_view_parameter_is_refused_at_construction():
         klass(surface_params={"epoch": 3})
     with pytest.raises(ValueError, match="volume detector"):
         klass(volume="surface-gnn")
+
+
+def test_each_view_trains_in_its_own_workdir_and_a_rerun_resumes(tmp_path):
+    """A killed fusion run resumes view by view: a rerun into the same workdir trains nothing again."""
+    quick = {k: {**v, "epochs": 2} for k, v in VIEWS.items()}
+    make = DETECTORS["volume-surface"]
+    args = {"modalities": ["t1", "flair"], "spacing": SPACING, "registration": "none", "stack_fraction": 0.35,
+            "trainer": {"accelerator": "cpu", "progress": False}, **quick}
+    train, case = cases(4, 4, seed=7), fusion_case("sub-z", 999, SITES[2], "volume")
+    first = make(**args).fit(train, workdir=tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"volume", "surface"}
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.ckpt")}
+    again = make(**args).fit(train, workdir=tmp_path)
+    assert len(stamps) == 2 and all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # nothing retrained
+    assert np.array_equal(np.asarray(first.predict(case).prob.dataobj), np.asarray(again.predict(case).prob.dataobj))
 
 
 def test_save_load_round_trip_gives_identical_maps(fused, test_cases, tmp_path):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +33,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.callbacks import Callback
 from sklearn.linear_model import LogisticRegression
 
 from fusemed.diagnosis.data import DetectionCase
@@ -134,6 +136,16 @@ class VolumeSurfaceDetector(Detector):
     def covers(self, case: DetectionCase) -> bool:
         return case.surface is not None or any(m in case.volumes for m in self.modalities)
 
+    def fit(self, cases: list[DetectionCase], workdir: str | Path | None = None,
+            callbacks: Sequence[Callback] = ()) -> VolumeSurfaceDetector:
+        """`Detector.fit`; each view's network trains under `workdir/volume` and `workdir/surface`
+        (so a killed run resumes view by view) with this detector's `trainer` and `callbacks`."""
+        self._view_training = (None if workdir is None else Path(workdir), tuple(callbacks))
+        try:
+            return super().fit(cases, workdir, callbacks)
+        finally:
+            del self._view_training
+
     # ---- fitting -------------------------------------------------------------------------------
     def _view_params(self, name: str, own: dict[str, Any]) -> dict[str, Any]:
         shared = {k: self.params[k] for k in SHARED if self.params[k] is not None and k in get_detector(name).defaults}
@@ -155,11 +167,14 @@ class VolumeSurfaceDetector(Detector):
             raise ValueError(f"detector {self.name!r}: needs fitting subjects with volumes ({len(vol_cases)}) and "
                              f"with surfaces ({len(surf_cases)}) plus held-out ones for the fusion rule "
                              f"({len(stack)}); use a single-view detector otherwise")
-        common = {"spacing": self.spacing, "seed": self.seed, "registration": self.registration}
+        common = {"spacing": self.spacing, "seed": self.seed, "registration": self.registration,
+                  "trainer": self.trainer}
+        workdir, callbacks = self._view_training
         self.volume_ = get_detector(p["volume"])(modalities=self.modalities, **common,
-                                                 **self._view_params(p["volume"], p["volume_params"])).fit(vol_cases)
+                                                 **self._view_params(p["volume"], p["volume_params"]))
+        self.volume_.fit(vol_cases, None if workdir is None else workdir / "volume", callbacks)
         self.surface_ = get_detector("surface-gnn")(**common, **self._view_params("surface-gnn", p["surface_params"]))
-        self.surface_ = self.surface_.fit(surf_cases)
+        self.surface_.fit(surf_cases, None if workdir is None else workdir / "surface", callbacks)
         self._cache = {}
         try:
             self.stack_ = self._fit_stack(stack, rng)
