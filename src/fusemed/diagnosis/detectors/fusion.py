@@ -34,15 +34,14 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback
-from sklearn.linear_model import LogisticRegression
 
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import DetectionMaps, Detector, get_detector
 from fusemed.diagnosis.projection import Splat, mid_surface
+from fusemed.diagnosis.stacking import Logistic, logit
 
 log = logging.getLogger(__name__)
 
-EPS = 1e-4
 #: hyperparameters a user gives once (CLI flags) and each view receives when it has them
 SHARED = ("epochs", "lr", "batch_size", "modality_dropout")
 PATTERNS = {"both": ["logit_volume", "logit_surface", "sd_volume", "sd_surface", "ribbon"],
@@ -55,52 +54,6 @@ class FusedMaps(DetectionMaps):
     """`DetectionMaps` plus each present view's MC-dropout SD on the output grid (for cluster confidence)."""
 
     view_sd: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p / (1 - p))
-
-
-class Logistic:
-    """A standardised L2 logistic regression kept as plain numbers (JSON), or a fallback `rule`."""
-
-    def __init__(self, features: list[str], coef: list[float] | None = None, intercept: float = 0.0,
-                 mean: list[float] | None = None, scale: list[float] | None = None, rule: str = "",
-                 **info: Any) -> None:
-        self.features, self.coef, self.intercept, self.rule, self.info = features, coef, intercept, rule, info
-        self.mean, self.scale = mean, scale
-
-    @classmethod
-    def fit(cls, features: list[str], x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None,
-            fallback: str = "") -> Logistic:
-        """Fit on (N, F) `x`; with one class only, keep `fallback` (a rule) instead."""
-        info = {"n": int(len(y)), "n_positive": int(np.sum(y))}
-        if len(np.unique(y)) < 2:
-            return cls(features, rule=fallback, **info)
-        mean, sd = x.mean(0), x.std(0)
-        scale = np.where(sd > 1e-8, sd, 1.0)  # a constant column (one presence pattern) stays inert
-        lr = LogisticRegression(C=1.0, max_iter=1000).fit((x - mean) / scale, y, sample_weight=w)
-        return cls(features, lr.coef_[0].tolist(), float(lr.intercept_[0]), mean.tolist(), scale.tolist(), **info)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(N, F) -> (N,) probabilities."""
-        if self.coef is None:
-            return rule(self.rule, x, self.features)
-        z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
-
-    def to_json(self) -> dict:
-        return {"features": self.features, "coef": self.coef, "intercept": self.intercept, "mean": self.mean,
-                "scale": self.scale, "rule": self.rule, **self.info}
-
-
-def rule(name: str, x: np.ndarray, features: list[str]) -> np.ndarray:
-    """Fallbacks when a held-out set has one class: `max` of the views' raw probabilities, or a constant."""
-    if name.startswith("constant:"):
-        return np.full(len(x), float(name.split(":")[1]))
-    logits = x[:, [i for i, f in enumerate(features) if f.startswith("logit_")]]
-    return 1.0 / (1.0 + np.exp(-logits.max(1)))
 
 
 class VolumeSurfaceDetector(Detector):
@@ -301,7 +254,7 @@ class VolumeSurfaceDetector(Detector):
         feats = {"ribbon": ribbon.astype(np.float32)}
         for v in ("volume", "surface"):
             prob, sd = (views[v][0].ravel(), views[v][1].ravel()) if v in views else (zero, zero)
-            feats[f"logit_{v}"], feats[f"sd_{v}"] = _logit(prob), sd
+            feats[f"logit_{v}"], feats[f"sd_{v}"] = logit(prob), sd
         return feats, {"volume": "volume" in views, "surface": "surface" in views}, ribbon
 
     def predict(self, case: DetectionCase) -> FusedMaps:
@@ -330,7 +283,7 @@ class VolumeSurfaceDetector(Detector):
         for k, peak in zip(table["cluster"].to_numpy(int), table["peak_score"].to_numpy(float), strict=True):
             inside = labels == k
             sd = {v: float(maps.view_sd[v][inside].mean()) if v in maps.view_sd else 0.0 for v in ("volume", "surface")}
-            rows.append([float(_logit(np.array(peak))), sd["volume"], sd["surface"],
+            rows.append([float(logit(np.array(peak))), sd["volume"], sd["surface"],
                          float("volume" in maps.view_sd), float("surface" in maps.view_sd)])
         return np.asarray(rows, float).reshape(-1, len(CONFIDENCE))
 
