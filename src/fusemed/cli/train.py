@@ -31,7 +31,8 @@ def train_command(
     ),
     model: str | None = typer.Option(
         None, "--model",
-        help="Detection: the lesion detector (hemis-unet by default; unet, siamese-ocsvm, zscore, surface-gnn, ...).",
+        help="Detection: the lesion detector (hemis-unet by default; unet, siamese-ocsvm, zscore, surface-gnn, "
+        "volume-surface, ...).",
     ),
     modalities: str | None = typer.Option(None, "--modalities", help="Comma-separated modalities (default all)."),
     folds: int | None = typer.Option(None, "--folds", help="Prognosis: cross-validation folds."),

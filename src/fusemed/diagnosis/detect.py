@@ -21,7 +21,9 @@ from fusemed.diagnosis.operating import Sweep, sweep
 def clusters_of(det: Detector, maps: DetectionMaps, calibrator: ClusterCalibrator | None = None,
                 threshold: float | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """Cluster table (with `confidence` when a calibrator is given) and label map of `maps`, at the
-    detector's threshold or at `threshold`, on the maps' own grid (where the threshold was calibrated)."""
+    detector's threshold or at `threshold`, on the maps' own grid (where the threshold was calibrated).
+    A detector with its own `cluster_confidence(maps, table, labels)` (fitted on held-out clusters from
+    more than the peak score, e.g. each view's uncertainty) gives the confidence instead of `calibrator`."""
     thr = det.threshold_ if threshold is None else float(threshold)
     if maps.space == "surface":
         mesh = det.mesh
@@ -29,7 +31,8 @@ def clusters_of(det: Detector, maps: DetectionMaps, calibrator: ClusterCalibrato
     else:
         table, labels = volume_clusters(np.asarray(maps.prob.dataobj), maps.prob.affine, thr, det.min_size)
     if calibrator is not None and len(table):
-        table["confidence"] = calibrator(table["peak_score"].to_numpy())
+        own = getattr(det, "cluster_confidence", None)  # a detector's own calibrated rule (volume-surface)
+        table["confidence"] = own(maps, table, labels) if own else calibrator(table["peak_score"].to_numpy())
     return table, labels
 
 

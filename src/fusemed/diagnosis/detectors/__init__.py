@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fusemed.diagnosis.detectors.base import DETECTORS, DetectionMaps, Detector, NotFittedError, get_detector
+from fusemed.diagnosis.detectors.fusion import VolumeSurfaceDetector
 from fusemed.diagnosis.detectors.reconstruction import ReconstructionDetector
 from fusemed.diagnosis.detectors.siamese import SiameseOCSVMDetector
 from fusemed.diagnosis.detectors.surface import SurfaceGNNDetector
@@ -10,4 +11,5 @@ from fusemed.diagnosis.detectors.unsupervised import ZScoreDetector
 from fusemed.diagnosis.detectors.voxelnet import HeMISDetector, UNetDetector
 
 __all__ = ["DETECTORS", "DetectionMaps", "Detector", "HeMISDetector", "NotFittedError", "ReconstructionDetector",
-           "SiameseOCSVMDetector", "SurfaceGNNDetector", "UNetDetector", "ZScoreDetector", "get_detector"]
+           "SiameseOCSVMDetector", "SurfaceGNNDetector", "UNetDetector", "VolumeSurfaceDetector", "ZScoreDetector",
+           "get_detector"]
