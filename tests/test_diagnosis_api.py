@@ -13,8 +13,8 @@ from diagnosis_synth import CENTRES, make_case
 
 from fusemed.cohort import CohortSpec, write_cohort
 from fusemed.diagnosis import evaluate_detector, load_detector, predict_detector, train_detector
-from fusemed.diagnosis.mesh import load_mesh
 from fusemed.diagnosis.metrics import KEYS
+from fusemed.models.mesh import load_mesh
 
 SMALL = {"smooth": 2.0}  # smoothing at the scale of the synthetic 5 mm lesions in 48 mm heads
 

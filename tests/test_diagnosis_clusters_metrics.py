@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from fusemed.diagnosis.clusters import ClusterCalibrator, surface_clusters, volume_clusters
-from fusemed.diagnosis.mesh import mesh_from_faces
 from fusemed.diagnosis.metrics import SubjectDetection, detection_metrics, ece, split_metrics
+from fusemed.models.mesh import mesh_from_faces
 
 LAS = np.array([[-2.0, 0, 0, 40], [0, 2, 0, -20], [0, 0, 2, 0], [0, 0, 0, 1]])
 

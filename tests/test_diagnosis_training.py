@@ -70,7 +70,7 @@ def test_killed_detector_training_resumes_to_the_weights_of_an_uninterrupted_one
 def test_surface_detector_trains_on_the_shared_stack(tmp_path):
     import numpy as np
 
-    from fusemed.diagnosis.mesh import load_mesh
+    from fusemed.models.mesh import load_mesh
 
     mesh = load_mesh("fsaverage5")
     rng = np.random.default_rng(0)

@@ -24,6 +24,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from fusemed.diagnosis.grid import CommonGrid
+from fusemed.models.mesh import surface_coordinates
 
 #: Nearest vertices averaged per voxel (fsaverage5 vertices are ~3 mm apart on the pial surface).
 NEIGHBOURS = 8
@@ -32,13 +33,9 @@ NEIGHBOURS = 8
 @lru_cache(maxsize=2)
 def mid_surface(mesh: str = "fsaverage5") -> np.ndarray:
     """(V, 3) mid-thickness coordinates of `mesh` (nilearn's files, left then right hemisphere, the
-    vertex order of `fusemed.diagnosis.mesh.load_mesh`): between white and pial, where a cortical
-    lesion's voxels are, rather than on the pial boundary."""
-    from nilearn import datasets
-
-    m = datasets.load_fsaverage(mesh)
-    return np.concatenate([(m["pial"].parts[h].coordinates + m["white_matter"].parts[h].coordinates) / 2
-                           for h in ("left", "right")]).astype(np.float64)
+    vertex order of `fusemed.models.mesh`): between white and pial, where a cortical lesion's voxels are,
+    rather than on the pial boundary."""
+    return ((surface_coordinates(mesh, "pial") + surface_coordinates(mesh, "white_matter")) / 2).astype(np.float64)
 
 
 @dataclass(frozen=True)

@@ -104,13 +104,14 @@ def _downsample2(data: np.ndarray) -> np.ndarray:
 
 
 def _load_surface() -> Surface:
-    from nilearn.datasets import load_fsaverage, load_fsaverage_data
+    from nilearn.datasets import load_fsaverage_data
 
-    mesh = load_fsaverage("fsaverage5")
+    from fusemed.models.mesh import hemisphere_of, surface_coordinates
+
     parts = ("left", "right")
-    white = np.concatenate([mesh["white_matter"].parts[h].coordinates for h in parts])
-    pial = np.concatenate([mesh["pial"].parts[h].coordinates for h in parts])
-    hemi = np.concatenate([np.full(len(mesh["pial"].parts[h].coordinates), i) for i, h in enumerate(parts)])
+    white = surface_coordinates("fsaverage5", "white_matter")
+    pial = surface_coordinates("fsaverage5", "pial")
+    hemi = hemisphere_of("fsaverage5")
 
     def data(kind: str) -> np.ndarray:
         img = load_fsaverage_data("fsaverage5", data_type=kind)

@@ -20,8 +20,8 @@ from torch_geometric.nn.models import GraphSAGE
 
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import DetectionMaps, Detector, mc_passes
-from fusemed.diagnosis.mesh import Mesh, load_mesh
 from fusemed.diagnosis.training import SegmentationObjective
+from fusemed.models.mesh import Mesh, load_mesh
 
 log = logging.getLogger(__name__)
 
