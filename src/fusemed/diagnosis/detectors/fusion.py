@@ -300,7 +300,8 @@ class VolumeSurfaceDetector(Detector):
             with tempfile.TemporaryDirectory() as tmp:
                 det.save(tmp)
                 meta[view] = json.loads((Path(tmp) / "config.json").read_text())
-                for k, v in torch.load(Path(tmp) / "state.pt", weights_only=True).items():
+                state = Path(tmp) / "state.pt"
+                for k, v in torch.load(state, weights_only=True).items():
                     tensors[f"{view}/{k}"] = v
         return meta, tensors
 
