@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import nibabel as nib
 import pandas as pd
 import pytest
 import torch
 from diagnosis_synth import CENTRES, cohort, make_case
+from training_helpers import EpochsSeen, KillAtSecondEpoch
 from typer.testing import CliRunner
 
 from fusemed.cli.main import app
@@ -28,22 +28,6 @@ QUICK = {
 CPU = {"accelerator": "cpu", "progress": False}
 
 
-class _Kill(L.Callback):
-    """A kill at the start of the second epoch (epoch 0's last.ckpt is on disk)."""
-
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.current_epoch == 1:
-            raise RuntimeError("simulated kill")
-
-
-class _Epochs(L.Callback):
-    def __init__(self) -> None:
-        self.seen: list[int] = []
-
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.seen.append(trainer.current_epoch)
-
-
 @pytest.fixture(scope="module")
 def cases():
     return cohort(n_controls=6, n_patients=4, seed=3)
@@ -56,9 +40,9 @@ def test_killed_detector_training_resumes_to_the_weights_of_an_uninterrupted_one
 
     straight = detector().fit(cases, workdir=tmp_path / "straight")
     with pytest.raises(RuntimeError, match="simulated kill"):
-        detector().fit(cases, workdir=tmp_path / "killed", callbacks=[_Kill()])
+        detector().fit(cases, workdir=tmp_path / "killed", callbacks=[KillAtSecondEpoch()])
     assert (tmp_path / "killed/net/checkpoints/last.ckpt").is_file()
-    epochs = _Epochs()
+    epochs = EpochsSeen()
     resumed = detector().fit(cases, workdir=tmp_path / "killed", callbacks=[epochs])
     assert epochs.seen == [1, 2]  # continued at epoch 1, not 0
     for key, value in straight.net_.state_dict().items():
@@ -124,9 +108,9 @@ def test_rerunning_a_killed_detection_run_resumes_it(lesion_cohort, tmp_path):
     cfg = DetectionConfig(cohort=lesion_cohort, model="unet", registration="none", params=params,
                           trainer=DeviceConfig(**CPU))
     with pytest.raises(RuntimeError, match="simulated kill"):
-        train_from_config(cfg, run, callbacks=[_Kill()])
+        train_from_config(cfg, run, callbacks=[KillAtSecondEpoch()])
     assert (run / "config.yaml").is_file() and (run / "training/net/checkpoints/last.ckpt").is_file()
-    epochs = _Epochs()
+    epochs = EpochsSeen()
     train_from_config(cfg, run, callbacks=[epochs])
     assert epochs.seen == [1, 2] and (run / "detector/state.pt").is_file()
     with pytest.raises(ValueError, match="different config.*params"):

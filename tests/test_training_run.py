@@ -6,12 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from training_helpers import SMALL_MODEL, make_training_cohort
+from training_helpers import SMALL_MODEL, EpochsSeen, KillAtSecondEpoch, make_training_cohort
 from typer.testing import CliRunner
 
 from fusemed.cli.main import app
@@ -106,36 +105,20 @@ def test_evaluate_and_predict_with_modalities_missing(trained: tuple[Path, Path]
     assert metrics["n"] == 16 and (tmp_path / "eval" / "predictions.csv").is_file()
 
 
-class _Kill(L.Callback):
-    """Simulates a kill at the start of the second epoch of fold 0 (after epoch 1's checkpoint)."""
-
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.current_epoch == 1:
-            raise RuntimeError("simulated kill")
-
-
-class _Epochs(L.Callback):
-    def __init__(self) -> None:
-        self.seen: list[int] = []
-
-    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.seen.append(trainer.current_epoch)
-
-
 def test_rerun_resumes_from_last_checkpoint_and_skips_done_folds(tmp_path: Path) -> None:
     cohort = make_training_cohort(tmp_path / "cohort", n=12)
     cfg = _config(cohort, epochs=3, patience=10)
     with pytest.raises(RuntimeError, match="simulated kill"):
-        train_run(cfg, tmp_path / "run", callbacks=[_Kill()])
+        train_run(cfg, tmp_path / "run", callbacks=[KillAtSecondEpoch()])
     assert (tmp_path / "run/fold-0/checkpoints/last.ckpt").is_file()
     assert not (tmp_path / "run/fold-0/done.json").exists()
-    epochs = _Epochs()
+    epochs = EpochsSeen()
     train_run(cfg, tmp_path / "run", callbacks=[epochs])
     assert epochs.seen == [1, 2, 0, 1, 2]  # fold 0 continued at epoch 1; fold 1 trained from scratch
     assert (tmp_path / "run/fold-0/done.json").is_file()
     assert json.loads((tmp_path / "run/fold-0/model.json").read_text())["epochs_trained"] == 3
     first = pd.read_csv(tmp_path / "run/predictions.csv")
-    epochs = _Epochs()
+    epochs = EpochsSeen()
     train_run(cfg, tmp_path / "run", callbacks=[epochs])
     assert epochs.seen == []  # both folds done: nothing retrained
     pd.testing.assert_frame_equal(first, pd.read_csv(tmp_path / "run/predictions.csv"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -55,3 +56,21 @@ def make_training_cohort(root: Path, n: int = 16, seed: int = 0) -> Path:
                         "survival": {"kind": "survival", "time": "days", "event": "event"}}}
     (root / "cohort.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return root
+
+
+class KillAtSecondEpoch(L.Callback):
+    """A kill at the start of the second epoch (epoch 0's last.ckpt is on disk): for the resume tests."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            raise RuntimeError("simulated kill")
+
+
+class EpochsSeen(L.Callback):
+    """Records the epochs a (resumed) training actually runs."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.seen.append(trainer.current_epoch)
