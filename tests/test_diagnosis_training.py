@@ -117,6 +117,27 @@ def test_rerunning_a_killed_detection_run_resumes_it(lesion_cohort, tmp_path):
         train_detector(lesion_cohort, "unet", run, registration="none", params={**params, "lr": 0.1})
 
 
+def test_a_detection_run_is_not_resumed_on_a_changed_cohort(lesion_cohort, tmp_path):
+    """The run records its cohort's fingerprint when it starts; a rerun after an image changed is refused,
+    naming the file, instead of training the rest on another cohort."""
+    import os
+    import shutil
+
+    from fusemed.diagnosis.api import train_from_config
+    from fusemed.diagnosis.config import DetectionConfig
+
+    cohort_dir = shutil.copytree(lesion_cohort, tmp_path / "cohort")
+    cfg = DetectionConfig(cohort=cohort_dir, model="unet", registration="none", params=QUICK["unet"],
+                          trainer=DeviceConfig(**CPU))
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train_from_config(cfg, tmp_path / "run", callbacks=[KillAtSecondEpoch()])
+    assert (tmp_path / "run/cohort_fingerprint.json").is_file()
+    image = sorted(cohort_dir.rglob("*.nii.gz"))[0]
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match=f"cohort changed.*{image.name}"):
+        train_from_config(cfg, tmp_path / "run")
+
+
 def test_precision_auto_is_mixed_on_a_gpu_only() -> None:
     assert precision(DeviceConfig(accelerator="cpu")) == "32-true"
     assert precision(DeviceConfig(accelerator="gpu")) == "16-mixed"

@@ -11,7 +11,6 @@ training into the same folder after a kill resumes the network from `training/ne
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +40,8 @@ from fusemed.io import (
 from fusemed.run import Run, RunTask
 from fusemed.training.config import DeviceConfig
 from fusemed.training.fit import check_accelerator
-from fusemed.training.resume import config_changes
+from fusemed.training.io import cohort_fingerprint
+from fusemed.training.resume import cohort_changes, config_changes
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,6 @@ def _split(cases: list[DetectionCase], test_fraction: float, calibration_fractio
         for i, s in enumerate(ids):
             out[s] = "test" if i < n_test else "calibration" if i < n_test + n_cal else "fit"
     return out
-
-
-def _fingerprint(cohort_dir: Path) -> dict:
-    h = hashlib.sha256()
-    for name in ("cohort.yaml", "manifest.csv", "manifest.tsv"):
-        if (cohort_dir / name).exists():
-            h.update((cohort_dir / name).read_bytes())
-    return {"cohort": str(cohort_dir.resolve()), "sha256": h.hexdigest()}
 
 
 def train_detector(cohort_dir: str | Path, model: str, out: str | Path, *, target: str = "lesion",
@@ -116,10 +108,16 @@ def train_from_config(cfg: DetectionConfig, out: str | Path, callbacks: Sequence
         if differ:
             raise ValueError(f"{out} already holds a detection run with a different config ({', '.join(differ)}); "
                              "choose another --out or delete it")
+        changed = cohort_changes(out, cohort_dir)
+        if changed:
+            raise ValueError(f"{out}: the cohort changed since this run started ({'; '.join(changed)}); resuming "
+                             "would mix two cohorts: choose another --out or delete it")
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
         Run.create(out, "detection", RunTask(cfg.target, _target_kind(cohort_dir, cfg.target), 2))
         resolved.to_yaml(out / "config.yaml")
+        if not (out / "cohort_fingerprint.json").is_file():
+            atomic_write_json(out / "cohort_fingerprint.json", cohort_fingerprint(cohort_dir))
     split = _split(cases, cfg.test_fraction, cfg.calibration_fraction, cfg.seed)
     fit = [c for c in cases if split[c.subject] == "fit"]
     cal = [c for c in cases if split[c.subject] == "calibration"] or fit
@@ -132,7 +130,6 @@ def train_from_config(cfg: DetectionConfig, out: str | Path, callbacks: Sequence
     calibrator = fit_calibrator(det, cal, cfg.calibration)
     atomic_write_json(out / "calibration.json", calibrator.to_json())
     atomic_write_csv(out / "split.csv", pd.DataFrame({"subject": list(split), "split": list(split.values())}))
-    atomic_write_json(out / "cohort_fingerprint.json", _fingerprint(cohort_dir))
     log.info("trained %s on %d subjects (%d for calibration, threshold %.3g) -> %s", klass.name, len(fit),
              len(cal), det.threshold_, out)
     return out
