@@ -7,8 +7,9 @@ and the thesis abstract HAL tel-02062210; the CAp 2017 preprint hal-01695655 for
 2. A siamese network whose two arms are one stacked convolutional autoencoder: patches centred at the
    SAME location in two DIFFERENT controls are mapped to close codes (similarity term), and their
    reconstruction error regularises the codes, compensating for the lack of dissimilar pairs:
-   L = MSE(x_a, x'_a) + MSE(x_b, x'_b) + siamese_weight * ||z_a - z_b||^2 / L.
-   It trains on the shared Lightning trainer (`fusemed.diagnosis.training`).
+   L = MSE(x_a, x'_a) + MSE(x_b, x'_b) + siamese_weight * ||z_a - z_b||^2 / L
+   (squared Euclidean, as the team's later code; the 2017 preprint used a cosine metric, the 2020
+   abstract says "the chosen metric"). It trains on the shared Lightning trainer (`fusemed.diagnosis.training`).
 3. The codes feed one one-class SVM PER VOXEL ("oc-SVM models at voxel-level"); its negated decision
    function is the anomaly score map, whose clusters are ranked (the lesion among the ~5 top-ranked
    clusters; 61 % sensitivity on 18 MRI-negative patients).
@@ -42,13 +43,20 @@ The CPU default (`preset: cpu`) scales this down so the benchmark fits 2 cores:
   Gaussian of `smooth` mm (sigma 6 mm, the lesion scale, as for `zscore`).
 
 Per-voxel SVMs (`svm: voxel`) are fitted with scikit-learn's OneClassSVM voxel by voxel, in chunks
-of voxels whose codes are computed together (`n_jobs` joblib workers per chunk), on the codes of the
-fitting controls whose head covers the voxel. Measured: ~1 ms per fit (56-75 samples, 16-d, one core),
-so ~1.5e6 brain voxels at 1 mm cost ~25 core-minutes of SVM fits (~2 min on 16 cores) plus
-encoding every control at every voxel (~1e8 patches: a GPU job); ~2.3e5 voxels at 2 mm, ~4 core-minutes.
-About half of each voxel's samples end up support vectors, so the state holds ~0.5 * n_controls codes
-per voxel (1 mm, 56 controls: ~2.7 GB float32). Every SVM is kept as support vectors, dual
-coefficients, intercept and gamma in a ragged layout (`sv_offsets`), evaluated in numpy; nothing is pickled.
+of `voxel_chunk` voxels whose codes are computed together (split over `n_jobs` joblib workers), each
+on the codes of the fitting controls whose head covers the voxel; codes are computed on the GPU when
+the trainer may use one. Cost, measured on this project's 2-core machine (one core, under load):
+~1 ms per SVM fit (56-75 samples, 16-d) and ~32,000 2D patches encoded per second. The MNI152 grid
+holds ~2.0e6 foreground voxels at 1 mm and ~2.5e5 at 2 mm, so fitting (56 controls: the paper's 75
+less the 25 % held out for the threshold) costs at 1 mm
+~33 core-minutes of SVM fits (~2-3 min on 16 cores) plus ~1.1e8 patches to encode (~1 h on one CPU
+core, minutes on a GPU); at 2 mm ~4 core-minutes of fits and ~7 min of encoding. Predicting one
+subject encodes one patch per voxel (~8 s at 2 mm, ~1 min at 1 mm on one core). About half of each
+voxel's samples become support vectors: the state holds ~28 codes per voxel with 56 controls
+(~450 MB at 2 mm, ~3.6 GB at 1 mm, float32). The published setting is meant for a GPU / many-core
+machine; the CPU default fits the benchmark. Every SVM is kept as its support vectors, dual
+coefficients, intercept and gamma in a ragged layout (`sv_offsets`), evaluated in numpy (vectorised
+over voxels); nothing is pickled.
 Uncertainty map: the local variance of the anomaly map in a 3^3 neighbourhood (spatial instability
 of the score), since a single SVM gives no predictive distribution.
 """
