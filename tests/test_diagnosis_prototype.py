@@ -12,7 +12,8 @@ from joblib import parallel_config
 from sklearn.svm import OneClassSVM
 
 from fusemed.diagnosis import Detector, get_detector
-from fusemed.diagnosis.detectors.siamese import PatchAE, PatchAE2D, fit_ocsvms, pad_for_patches
+from fusemed.diagnosis.detectors.siamese import fit_ocsvms
+from fusemed.diagnosis.detectors.siamese_net import PatchAE, PatchAE2D, pad_for_patches
 
 SHAPE = (16, 16, 16)  # a small head: ~1,000 voxels, so ~1,000 per-voxel SVMs
 FAST = {"epochs": 1, "pairs_per_epoch": 64, "batch_size": 32, "holdout": 0.0}
