@@ -141,6 +141,10 @@ def test_the_report_shows_the_ranking_on_the_cards_and_which_exam_most_often_com
     assert 'id="which-exam"' in html and "which exam next:" in html
     table = html.split('id="which-exam"')[1].split("</table>")[0]
     assert table.index("<td>decisive</td>") < table.index("<td>noise</td>")  # most often first, on top
+    raising = advice.assign(gain=-advice["gain"].abs() - 0.05)  # exams expected to raise the entropy
+    raising.to_csv(copy / "advice.csv", index=False)
+    html = build_report([copy], tmp_path / "signed.html", n_boot=100).read_text()
+    assert "−-" not in html and "entropy +0." in html and "entropy -0." not in html  # signed once
 
 
 def test_an_advise_grid_trains_on_hidden_copies_and_reveals_from_the_complete_cohort(tmp_path: Path) -> None:
