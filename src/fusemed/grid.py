@@ -149,7 +149,6 @@ def _aligned_copy(img: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ..
     return out
 
 
-
 def world_box(affine: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(lowest, highest) world mm corner of a volume of ``shape`` under ``affine``."""
     corners = np.array([[i, j, k, 1] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)

@@ -105,11 +105,7 @@ def _joined_faces(mesh: str) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def mesh_edge_index(mesh: str = "fsaverage5") -> Tensor:
     """Vertex graph of the whole mesh, (2, E) long; right-hemisphere ids offset by the left's count."""
-    parts, offset = [], 0
-    for coords, faces in _hemispheres(mesh):
-        parts.append(_faces_to_edges(faces) + offset)
-        offset += len(coords)
-    return torch.from_numpy(np.concatenate(parts, axis=1)).long()
+    return torch.from_numpy(_faces_to_edges(_joined_faces(mesh))).long()
 
 
 @functools.lru_cache(maxsize=8)
