@@ -91,6 +91,21 @@ def test_zscore_run_predicts_on_subject_grids_and_evaluates(epilepsy_dir, tmp_pa
     assert metrics["n_patients"] + metrics["n_controls"] == (split["split"] == "test").sum()
 
 
+def test_a_repeated_evaluation_reads_its_maps_back_unless_the_detector_changed(epilepsy_dir, tmp_path, monkeypatch):
+    """An interrupted or repeated evaluation of a slow detector does not predict its maps again (same
+    metrics); a retrained detector (its files changed) does."""
+    run = train_detector(epilepsy_dir, "zscore", tmp_path / "run", seed=0, registration="none", params=SMALL)
+    first = evaluate_detector(run, epilepsy_dir)
+    det_class = type(load_detector(run)[0])
+    calls = []
+    original = det_class.predict
+    monkeypatch.setattr(det_class, "predict", lambda self, case: calls.append(case.subject) or original(self, case))
+    assert evaluate_detector(run, epilepsy_dir) == first and calls == []
+    state = run / "detector" / "state.pt"
+    state.write_bytes(state.read_bytes())  # same weights, new file: the maps can no longer be trusted
+    assert evaluate_detector(run, epilepsy_dir) == first and len(calls) == first["n_patients"] + first["n_controls"]
+
+
 def test_surface_gnn_run_writes_vertex_maps(epilepsy_dir, tmp_path):
     run = train_detector(epilepsy_dir, "surface-gnn", tmp_path / "srun",
                          params={"epochs": 15, "hidden": 16, "layers": 2, "mc_samples": 2})

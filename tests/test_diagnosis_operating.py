@@ -12,10 +12,10 @@ import pytest
 
 from fusemed.diagnosis.clusters import volume_clusters
 from fusemed.diagnosis.data import DetectionCase
-from fusemed.diagnosis.detect import map_peak
+from fusemed.diagnosis.detect import critical_thresholds, map_peak
 from fusemed.diagnosis.detectors.base import DetectionMaps, Detector
 from fusemed.diagnosis.metrics import SubjectDetection, detection_metrics
-from fusemed.diagnosis.operating import Sweep, froc, operating_points, sweep, unscored
+from fusemed.diagnosis.operating import Sweep, default_thresholds, froc, operating_grid, operating_points, sweep, unscored
 
 T = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
 
@@ -119,3 +119,42 @@ def test_a_saturated_threshold_is_recorded_not_clipped():
     det.calibrate_threshold([_control(s) for s in maps], 0.9)
     assert det.threshold_ > 0.99 and det.threshold_ != pytest.approx(0.99)
     assert any("cannot be reached" in w for w in det.warnings_)
+
+
+def test_critical_thresholds_put_a_curve_point_where_each_control_turns_negative():
+    """Ten controls whose one blob peaks between 0.46 and 0.54 (where 41 logit-spaced points are 0.07
+    apart): on the fixed grid specificity jumps from below 0.8 to 1.0; with each control's critical
+    threshold added, the curve reaches exactly 0.8 and 0.9, at the lowest threshold that does."""
+    rng = np.random.default_rng(1)
+    peaks = np.linspace(0.46, 0.54, 10)
+    maps = {f"c{k}": rng.uniform(0, 0.2, (12, 12, 12)).astype(np.float32) for k in range(10)}
+    for k, level in enumerate(peaks):
+        maps[f"c{k}"][4:6, 4:6, 4:6] = level
+    det = _Fixed(maps, np.diag([2.0, 2.0, 2.0, 1.0]))
+
+    def curve(grid):
+        sweeps = [sweep(s, False, grid, lambda t, s=s: volume_clusters(maps[s], det.affine, t, det.min_size),
+                        None, float(maps[s].max())) for s in maps]
+        return froc(sweeps)["specificity"].to_numpy()
+
+    fixed = curve(default_thresholds())
+    assert not np.isclose(fixed, 0.8).any() and not np.isclose(fixed, 0.9).any()
+    critical = [t for s in maps for t in critical_thresholds(det, det.predict(_control(s)))]
+    assert len(critical) == 10 and all(p - 1e-6 <= c < p + 0.01 for p, c in zip(peaks, sorted(critical), strict=True))
+    grid = operating_grid(critical)
+    assert np.all(np.diff(grid) > 0) and set(default_thresholds()) <= set(grid)
+    spec = curve(grid)
+    assert np.isclose(spec, 0.8).any() and np.isclose(spec, 0.9).any()
+    first80 = grid[np.flatnonzero(spec >= 0.8 - 1e-12)[0]]
+    assert peaks[7] - 1e-6 <= first80 < peaks[8]  # just above the 8th control's peak, not at the next fixed point
+
+
+def test_a_patients_critical_thresholds_include_where_its_lesion_is_last_detected():
+    score = np.zeros((10, 10, 10), np.float32)
+    score[1:4, 1:4, 1:4] = 0.8  # on the lesion
+    score[6:9, 6:9, 6:9] = 0.4  # elsewhere: a false positive
+    lesion = np.zeros(score.shape, bool)
+    lesion[2, 2, 2] = True
+    det = _Fixed({"p": score}, np.eye(4))
+    false_end, hit_end = critical_thresholds(det, det.predict(_control("p")), lesion)
+    assert 0.4 <= false_end < 0.41 and 0.8 <= hit_end < 0.81

@@ -11,6 +11,7 @@ training into the same folder after a kill resumes the network from `training/ne
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,10 +26,11 @@ from lightning.pytorch.callbacks import Callback
 from fusemed.diagnosis.clusters import COLUMNS, ClusterCalibrator
 from fusemed.diagnosis.config import DetectionConfig
 from fusemed.diagnosis.data import DetectionCase, cases_from_cohort
-from fusemed.diagnosis.detect import detect, fit_calibrator, sweep_of
+from fusemed.diagnosis.detect import critical_thresholds, detect, fit_calibrator, sweep_of
 from fusemed.diagnosis.detectors import Detector, get_detector
+from fusemed.diagnosis.detectors.base import DetectionMaps
 from fusemed.diagnosis.metrics import SubjectDetection, per_subject_table, split_metrics
-from fusemed.diagnosis.operating import default_thresholds, flat_operating_metrics, froc, operating_points, unscored
+from fusemed.diagnosis.operating import flat_operating_metrics, froc, operating_grid, operating_points, unscored
 from fusemed.io import (
     atomic_save,
     atomic_write_csv,
@@ -188,14 +190,53 @@ def _scorable(det: Detector, cases: list[DetectionCase]) -> list[DetectionCase]:
     return [c for c in cases if det.covers(c)]
 
 
-def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, outdir: Path,
-                   mri_negative: bool | None = None):
-    s = check_subject_id(case.subject)
-    paths = {k: output_path(outdir, f"{s}_{k}") for k in (
+def _map_paths(outdir: Path, subject: str) -> dict[str, Path]:
+    s = check_subject_id(subject)
+    return {k: output_path(outdir, f"{s}_{k}") for k in (
         "prob.npz", "prob.nii.gz", "uncertainty.nii.gz", "clusters.nii.gz", "clusters.csv")}
-    maps, rec = detect(det, case, cal, mri_negative)
+
+
+def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, outdir: Path,
+                   mri_negative: bool | None = None, reuse: bool = False):
+    """Detect one subject and write its maps; with `reuse`, maps already in `outdir` (written for this
+    detector and cohort, see `_maps_inputs`) are read back instead of predicted again."""
+    paths = _map_paths(outdir, case.subject)
+    maps = _saved_maps(paths, det.space, uncertainty=True) if reuse else None
+    maps, rec = detect(det, case, cal, mri_negative, maps=maps)
     _save_maps(paths, maps, rec)
     return maps, rec
+
+
+def _saved_maps(paths: dict[str, Path], space: str, uncertainty: bool = False) -> DetectionMaps | None:
+    """The maps `_save_maps` wrote (loaded into memory: they may be rewritten), or None if absent.
+    Without `uncertainty` only the probability map is read (what the operating sweep needs)."""
+    if space == "surface":
+        if not paths["prob.npz"].is_file():
+            return None
+        with np.load(paths["prob.npz"]) as z:
+            return DetectionMaps(z["probabilities"], z["uncertainty"] if uncertainty else None, "surface")
+    names = ("prob.nii.gz", "uncertainty.nii.gz") if uncertainty else ("prob.nii.gz",)
+    if not all(paths[n].is_file() for n in names):
+        return None
+    prob, *unc = (nib.load(paths[n]) for n in names)
+    def loaded(img): return nib.Nifti1Image(np.asarray(img.dataobj, np.float32), img.affine, img.header)
+    return DetectionMaps(loaded(prob), loaded(unc[0]) if unc else None, "volume")
+
+
+def _maps_inputs(run: Path, cohort_dir: Path, det: Detector, outdir: Path) -> bool:
+    """Record in `outdir/inputs.json` what the maps there are predicted from (the cohort's fingerprint,
+    the saved detector's files); True when the maps already there came from the same inputs, so an
+    interrupted or repeated evaluation reads them back instead of predicting again. Never for a
+    detector whose cluster confidence needs more than the saved maps (volume-surface)."""
+    detector_files = sorted((run / "detector").rglob("*"))
+    inputs = {"cohort": cohort_fingerprint(cohort_dir)["sha256"],
+              "detector": {p.relative_to(run).as_posix(): f"{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                           for p in detector_files if p.is_file()}}
+    record = outdir / "inputs.json"
+    same = record.is_file() and json.loads(record.read_text()) == inputs
+    if not same:
+        atomic_write_json(record, inputs)
+    return same and getattr(det, "cluster_confidence", None) is None
 
 
 def _save_maps(paths: dict[str, Path], maps, rec: SubjectDetection) -> None:
@@ -232,7 +273,8 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     `RUN/froc.csv` and the maps under `RUN/predictions/`; returns the metrics (NaN written as null).
 
     Metrics at the run's threshold (`split_metrics`) and at matched operating points over the grid
-    `thresholds` (default `operating.default_thresholds()`): `sens_at_spec80`, `sens_at_spec90`
+    `thresholds` (default `operating.operating_grid`: a fixed grid plus each scored subject's critical
+    thresholds): `sens_at_spec80`, `sens_at_spec90`
     (specificity on the evaluated controls, held out from fitting and calibration), `sens_at_fp1`
     (<= 1 false-positive cluster per patient), with the specificity / FP rate reached and the
     threshold used; the same sensitivities under `mri_negative` / `mri_visible`. Subjects the detector
@@ -251,7 +293,6 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
         if not 0.0 <= float(threshold) < 1.0:
             raise ValueError(f"threshold {threshold}: detection maps are probabilities, expected 0 <= threshold < 1")
         det.threshold_, suffix = float(threshold), f"-thr{threshold:g}"
-    grid = default_thresholds() if thresholds is None else np.sort(np.asarray(thresholds, float))
     if subjects is None:
         split = pd.read_csv(run / "split.csv", dtype={"subject": str})
         subjects = split.loc[split["split"] == "test", "subject"].tolist()
@@ -260,18 +301,22 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     outdir.mkdir(exist_ok=True)
     cases = cases_from_cohort(cohort_dir, target=cfg.target, subjects=subjects)
     scorable = {c.subject for c in _scorable(det, cases)}
-    records, sweeps = [], []
+    reuse = _maps_inputs(run, cohort_dir, det, outdir)
+    records, critical = [], []
     for case in cases:
         flag = flags.get(case.subject)
         if case.subject in scorable:
-            maps, rec = _write_subject(det, cal, case, outdir, flag)
-            sweeps.append(sweep_of(det, case, maps, grid, flag))
+            maps, rec = _write_subject(det, cal, case, outdir, flag, reuse=reuse)
+            critical.extend(critical_thresholds(det, maps, rec.lesion))
         else:  # stays in the denominators: a miss for a patient
             rec = SubjectDetection(subject=case.subject, is_patient=case.is_patient,
                                    clusters=pd.DataFrame(columns=COLUMNS), labels=np.zeros(0, np.int32),
                                    mri_negative=flag if case.is_patient else None, scored=False)
-            sweeps.append(unscored(case.subject, case.is_patient, grid, flag))
         records.append(rec)
+    grid = operating_grid(critical) if thresholds is None else np.sort(np.asarray(thresholds, float))
+    sweeps = [sweep_of(det, case, _saved_maps(_map_paths(outdir, case.subject), det.space), grid,
+                       flags.get(case.subject)) if case.subject in scorable
+              else unscored(case.subject, case.is_patient, grid, flags.get(case.subject)) for case in cases]
     metrics = split_metrics(records)
     curve = froc(sweeps)
     points, point_warnings = operating_points(curve)

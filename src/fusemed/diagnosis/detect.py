@@ -6,6 +6,8 @@ a map in exactly the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -54,9 +56,11 @@ def truth_of(det: Detector, case: DetectionCase) -> tuple[np.ndarray | None, np.
 
 
 def detect(det: Detector, case: DetectionCase, calibrator: ClusterCalibrator | None = None,
-           mri_negative: bool | None = None) -> tuple[DetectionMaps, SubjectDetection]:
-    """Maps and the subject's detection record (clusters against its truth, when it has one)."""
-    maps = det.predict(case)
+           mri_negative: bool | None = None,
+           maps: DetectionMaps | None = None) -> tuple[DetectionMaps, SubjectDetection]:
+    """Maps (`det.predict(case)` unless given) and the subject's detection record (clusters against
+    its truth, when it has one)."""
+    maps = det.predict(case) if maps is None else maps
     table, labels = clusters_of(det, maps, calibrator)
     lesion, dist = truth_of(det, case)
     return maps, SubjectDetection(subject=case.subject, is_patient=case.is_patient, clusters=table,
@@ -64,12 +68,25 @@ def detect(det: Detector, case: DetectionCase, calibrator: ClusterCalibrator | N
                                   mri_negative=mri_negative if case.is_patient else None)
 
 
-def map_peak(det: Detector, maps: DetectionMaps, lesion: np.ndarray | None = None, steps: int = 16,
-             refine: int = 8) -> float:
-    """The highest threshold at which `maps` still hold a false-positive cluster (same rule and
-    minimum size as `clusters_of`, on the maps' own grid); 0 when none even at 0. Without `lesion`
-    (a control) every cluster is one; with it (bool, the maps' shape) only clusters not overlapping
-    it. What a specificity-targeted threshold is calibrated on.
+def _false_cluster(lesion: np.ndarray | None) -> Callable[[pd.DataFrame, np.ndarray], bool]:
+    """Predicate on (table, labels): a cluster not overlapping `lesion` exists (any cluster without one)."""
+    def holds(table: pd.DataFrame, labels: np.ndarray) -> bool:
+        ids = table["cluster"].to_numpy(dtype=int)
+        return bool(len(ids if lesion is None else ids[~np.isin(ids, np.unique(labels[lesion]))]))
+    return holds
+
+
+def _lesion_cluster(lesion: np.ndarray) -> Callable[[pd.DataFrame, np.ndarray], bool]:
+    """Predicate on (table, labels): a cluster overlapping `lesion` exists (the lesion is detected)."""
+    def holds(table: pd.DataFrame, labels: np.ndarray) -> bool:
+        return bool(np.isin(table["cluster"].to_numpy(dtype=int), np.unique(labels[lesion])).any())
+    return holds
+
+
+def _peak_bracket(det: Detector, maps: DetectionMaps, holds: Callable[[pd.DataFrame, np.ndarray], bool],
+                  steps: int = 16, refine: int = 8) -> tuple[float, float]:
+    """(lo, hi): the highest threshold found where `holds(*clusters_of(det, maps, threshold=t))`, and the
+    next one tested above it where it does not (hi - lo = max / steps / 2**refine); (0, 0) if it never holds.
 
     Found from the top down (`steps` even steps, then `refine` bisections inside the step), not by
     bisection over the whole range: "a false-positive cluster exists" is not monotone in the
@@ -77,22 +94,42 @@ def map_peak(det: Detector, maps: DetectionMaps, lesion: np.ndarray | None = Non
     score = np.asarray(maps.prob if maps.space == "surface" else maps.prob.dataobj, dtype=float)
     top = float(score.max(initial=0.0))
     if top <= 0:
-        return 0.0
+        return 0.0, 0.0
 
-    def false_cluster(t: float) -> bool:
-        table, labels = clusters_of(det, maps, threshold=t)
-        ids = table["cluster"].to_numpy(dtype=int)
-        return bool(len(ids if lesion is None else ids[~np.isin(ids, np.unique(labels[lesion]))]))
+    def at(t: float) -> bool:
+        return holds(*clusters_of(det, maps, threshold=t))
 
     step = top / steps
-    lo = next((t for t in np.arange(steps - 1, -1, -1) * step if false_cluster(float(t))), None)
+    lo = next((t for t in np.arange(steps - 1, -1, -1) * step if at(float(t))), None)
     if lo is None:
-        return 0.0
+        return 0.0, 0.0
     hi = lo + step
     for _ in range(refine):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if false_cluster(mid) else (lo, mid)
-    return float(lo)
+        lo, hi = (mid, hi) if at(mid) else (lo, mid)
+    return float(lo), float(hi)
+
+
+def map_peak(det: Detector, maps: DetectionMaps, lesion: np.ndarray | None = None, steps: int = 16,
+             refine: int = 8) -> float:
+    """The highest threshold at which `maps` still hold a false-positive cluster (same rule and
+    minimum size as `clusters_of`, on the maps' own grid); 0 when none even at 0. Without `lesion`
+    (a control) every cluster is one; with it (bool, the maps' shape) only clusters not overlapping
+    it. What a specificity-targeted threshold is calibrated on."""
+    return _peak_bracket(det, maps, _false_cluster(lesion), steps, refine)[0]
+
+
+def critical_thresholds(det: Detector, maps: DetectionMaps, lesion: np.ndarray | None = None) -> list[float]:
+    """Thresholds just above where this subject's outcome changes for the last time: its last
+    false-positive cluster vanishes and (a patient, `lesion` given) its lesion stops being detected.
+
+    Added to the operating grid (`operating.operating_grid`), they put a curve point exactly where a
+    control turns negative, so that sensitivity at specificity 0.8 is read at the first threshold that
+    reaches 0.8, not at the next point of a fixed grid (which read 0.89 or 1.0 where maps crowd near 0.5)."""
+    brackets = [_peak_bracket(det, maps, _false_cluster(lesion))]
+    if lesion is not None and lesion.any():
+        brackets.append(_peak_bracket(det, maps, _lesion_cluster(lesion)))
+    return [hi for lo, hi in brackets if hi > 0]
 
 
 def sweep_of(det: Detector, case: DetectionCase, maps: DetectionMaps, thresholds: np.ndarray,

@@ -40,6 +40,19 @@ def default_thresholds(n: int = N_THRESHOLDS) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.linspace(-6.0, 6.0, n)))
 
 
+def operating_grid(critical: list[float] | np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
+    """`base` (default `default_thresholds()`) joined with the subjects' `critical` thresholds
+    (`detect.critical_thresholds`: where each one's outcome last changes), sorted, unique, inside (0, 1).
+
+    A fixed grid alone is coarse where a detector's maps crowd (41 logit-spaced points are 0.07 apart
+    around 0.5): the control that brings specificity to 0.8 may sit between two points, and the curve
+    then reads the next one (0.89 or 1.0), which understates sensitivity at the target."""
+    base = default_thresholds() if base is None else np.asarray(base, float)
+    c = np.asarray(critical, float)
+    c = c[np.isfinite(c) & (c > 0) & (c < 1)]
+    return np.unique(np.concatenate([base, c]))
+
+
 @dataclass
 class Sweep:
     """One subject's detection outcome at every threshold of `thresholds` (T,), ascending.
