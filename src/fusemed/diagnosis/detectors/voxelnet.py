@@ -1,7 +1,8 @@
 """Supervised patch-based 3D segmentation detectors: early fusion (`unet`) and HeMIS (`hemis-unet`).
 
 Both train on class-balanced patches (MONAI `RandCropByPosNegLabel`: as many patches centred on
-lesion voxels as on background), with `DiceFocalLoss` against the extreme imbalance of small
+lesion voxels as on background), augmented as nnU-Net does (`fusemed.diagnosis.augment`: mirroring,
+rotation, scaling, noise; `augment: false` turns it off), with `DiceFocalLoss` against the extreme imbalance of small
 lesions, modality dropout, on the shared Lightning trainer (`fusemed.diagnosis.training`: GPU, DDP,
 mixed precision, resume), and predict with `sliding_window_inference`; MC dropout
 (`fusemed.uncertainty.MCDropout`, several stochastic passes) gives the uncertainty map (variance of
@@ -32,6 +33,7 @@ from monai.transforms.utils import map_binary_to_indices
 from monai.utils import convert_to_tensor
 from torch import nn
 
+from fusemed.diagnosis.augment import PatchAugment
 from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detectors.base import Detector, mc_passes
 from fusemed.diagnosis.normative import NormativeModel
@@ -90,7 +92,7 @@ class VoxelNetDetector(Detector):
         "patch": 32, "epochs": 40, "samples_per_case": 8, "batch_size": 8, "lr": 2e-3,
         "channels": [8, 16, 32, 64], "dropout": 0.1, "modality_dropout": 0.25, "mc_samples": 3,
         "overlap": 0.25, "threshold": 0.5, "control_quantile": 0.9, "normative_smooth": 4.0,
-        "hard_negatives": 0.5,
+        "hard_negatives": 0.5, "augment": True,
     }
 
     @property
@@ -127,6 +129,7 @@ class VoxelNetDetector(Detector):
         crops = {has_lesion: RandCropByPosNegLabel(patch, pos=float(has_lesion), neg=2.0, allow_smaller=True,
                                                    num_samples=p["samples_per_case"])  # nnU-Net's 1/3 lesion
                  for has_lesion in (True, False)}  # controls: background patches only
+        augment = PatchAugment() if p["augment"] else None
 
         def draw(rng: np.random.Generator) -> dict[str, Any]:
             """One epoch: `samples_per_case` class-balanced patches per subject, modalities dropped."""
@@ -140,6 +143,8 @@ class VoxelNetDetector(Detector):
                     patches = crop(img, label=torch.from_numpy(y[None]), fg_indices=fg_idx, bg_indices=bg_idx)
                 for patch_t in patches:
                     t = convert_to_tensor(patch_t, track_meta=False)  # plain tensors for the loader
+                    if augment is not None:
+                        t = augment(t, int(rng.integers(2 ** 31 - 1)))
                     xs.append(t[:-1].float())
                     ys.append(t[-1:].float())
                     ps.append(torch.from_numpy(self._drop(present, rng)))
