@@ -89,6 +89,11 @@ def test_zscore_run_predicts_on_subject_grids_and_evaluates(epilepsy_dir, tmp_pa
     assert curve["threshold"].is_monotonic_increasing and curve["sensitivity"].is_monotonic_decreasing
     split = pd.read_csv(run / "split.csv")
     assert metrics["n_patients"] + metrics["n_controls"] == (split["split"] == "test").sum()
+    per_subject = pd.read_csv(run / "detections.csv")
+    patients = per_subject[per_subject["patient"] == 1]
+    for key in ("spec80", "spec90", "fp1"):  # the per-patient flags behind paired comparisons
+        if metrics[f"sens_at_{key}"] is not None:
+            assert patients[f"detected_at_{key}"].mean() == pytest.approx(metrics[f"sens_at_{key}"])
 
 
 def test_a_repeated_evaluation_reads_its_maps_back_unless_the_detector_changed(epilepsy_dir, tmp_path, monkeypatch):

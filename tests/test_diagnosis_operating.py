@@ -15,7 +15,7 @@ from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detect import critical_thresholds, map_peak
 from fusemed.diagnosis.detectors.base import DetectionMaps, Detector
 from fusemed.diagnosis.metrics import SubjectDetection, detection_metrics
-from fusemed.diagnosis.operating import Sweep, default_thresholds, froc, operating_grid, operating_points, sweep, unscored
+from fusemed.diagnosis.operating import Sweep, default_thresholds, froc, operating_grid, operating_points, subject_outcomes, sweep, unscored
 
 T = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
 
@@ -158,3 +158,18 @@ def test_a_patients_critical_thresholds_include_where_its_lesion_is_last_detecte
     det = _Fixed({"p": score}, np.eye(4))
     false_end, hit_end = critical_thresholds(det, det.predict(_control("p")), lesion)
     assert 0.4 <= false_end < 0.41 and 0.8 <= hit_end < 0.81
+
+
+def test_subject_outcomes_at_each_point_add_up_to_the_curve():
+    """The per-patient flags a paired comparison uses are the curve's own: their mean is the sensitivity
+    read at that point, an unscored patient is a miss, controls carry their false clusters."""
+    sweeps = _cohort()
+    points, _ = operating_points(froc(sweeps))
+    table = subject_outcomes(sweeps, points).set_index("subject")
+    patients = ["p1", "p2", "p3"]
+    for key, point in points.items():
+        assert math.isclose(table.loc[patients, f"detected_at_{key}"].mean(), point["sensitivity"])
+    assert table.loc["p3", "detected_at_spec80"] == 0.0 and math.isnan(table.loc["c9", "detected_at_spec80"])
+    assert table.loc["c9", "false_clusters_at_spec80"] == 1.0 and table.loc["c0", "false_clusters_at_spec80"] == 0.0
+    unreachable, _ = operating_points(froc(sweeps), specificities=(1.01,))
+    assert subject_outcomes(sweeps, unreachable)["detected_at_spec101"].isna().all()

@@ -30,7 +30,14 @@ from fusemed.diagnosis.detect import critical_thresholds, detect, fit_calibrator
 from fusemed.diagnosis.detectors import Detector, get_detector
 from fusemed.diagnosis.detectors.base import DetectionMaps
 from fusemed.diagnosis.metrics import SubjectDetection, per_subject_table, split_metrics
-from fusemed.diagnosis.operating import flat_operating_metrics, froc, operating_grid, operating_points, unscored
+from fusemed.diagnosis.operating import (
+    flat_operating_metrics,
+    froc,
+    operating_grid,
+    operating_points,
+    subject_outcomes,
+    unscored,
+)
 from fusemed.io import (
     atomic_save,
     atomic_write_csv,
@@ -269,8 +276,9 @@ def read_truth(cohort_dir: Path, truth: str | Path | None) -> dict[str, bool]:
 def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path | None = None,
                       subjects: list[str] | None = None, threshold: float | None = None,
                       thresholds: np.ndarray | None = None) -> dict:
-    """Predict the run's test split (or `subjects`), write `RUN/metrics.json`, `RUN/detections.csv`,
-    `RUN/froc.csv` and the maps under `RUN/predictions/`; returns the metrics (NaN written as null).
+    """Predict the run's test split (or `subjects`), write `RUN/metrics.json`, `RUN/detections.csv` (one
+    row per subject, with `detected_at_spec80`, ... at each matched operating point), `RUN/froc.csv` and
+    the maps under `RUN/predictions/`; returns the metrics (NaN written as null).
 
     Metrics at the run's threshold (`split_metrics`) and at matched operating points over the grid
     `thresholds` (default `operating.operating_grid`: a fixed grid plus each scored subject's critical
@@ -331,6 +339,7 @@ def evaluate_detector(run: str | Path, cohort_dir: str | Path, truth: str | Path
     metrics["decisions"] = det.decisions_  # normative channels used or not, threshold rule, and why
     metrics["warnings"] = [*det.warnings_, *point_warnings]
     atomic_write_json(run / f"metrics{suffix}.json", metrics)
-    atomic_write_csv(run / f"detections{suffix}.csv", per_subject_table(records))
+    table = per_subject_table(records).merge(subject_outcomes(sweeps, points), on="subject", how="left")
+    atomic_write_csv(run / f"detections{suffix}.csv", table)
     atomic_write_csv(run / f"froc{suffix}.csv", curve)
     return metrics

@@ -182,3 +182,24 @@ def flat_operating_metrics(points: dict[str, dict[str, float]]) -> tuple[dict[st
         neg[f"sens_at_{key}"] = p["sensitivity_mri_negative"]
         vis[f"sens_at_{key}"] = p["sensitivity_mri_visible"]
     return overall, neg, vis
+
+
+def subject_outcomes(sweeps: list[Sweep], points: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Per subject, at each matched operating point `key` of `points` (`operating_points`):
+    `detected_at_<key>` (patients; an unscored one is a miss; NaN for controls) and
+    `false_clusters_at_<key>`; NaN where the point is unreachable. What paired comparisons of two
+    detectors at the same specificity are computed from (the same patients, each detected or not)."""
+    rows = []
+    for s in sweeps:
+        row: dict[str, object] = {"subject": s.subject}
+        for key, point in points.items():
+            t = point["threshold"]
+            hit = np.flatnonzero(np.isclose(s.thresholds, t, rtol=0, atol=1e-12)) if np.isfinite(t) else []
+            if len(hit) == 0:
+                row[f"detected_at_{key}"] = row[f"false_clusters_at_{key}"] = float("nan")
+                continue
+            i = int(hit[0])
+            row[f"detected_at_{key}"] = float(s.detected[i]) if s.is_patient else float("nan")
+            row[f"false_clusters_at_{key}"] = float(s.false_clusters[i])
+        rows.append(row)
+    return pd.DataFrame(rows)
