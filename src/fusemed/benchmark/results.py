@@ -15,6 +15,7 @@ import pandas as pd
 
 from fusemed.benchmark.advise import advise_frame, advise_markdown
 from fusemed.benchmark.config import BenchmarkConfig
+from fusemed.benchmark.detection import detection_markdown
 from fusemed.benchmark.grid import Cell, CohortJob, nominal_missing
 from fusemed.benchmark.provenance import summary
 from fusemed.benchmark.transfer import transfer_frame, transfer_markdown
@@ -52,47 +53,6 @@ def _cell_frame(jobs: list[CohortJob], cells: list[Cell], n_boot: int) -> tuple[
 def _model(cell: Cell) -> str:
     """A cell's model name across seeds (fusion, with its uncertainty method when there is one)."""
     return cell.fusion if cell.uncertainty == "none" else f"{cell.fusion}-{cell.uncertainty}"
-
-
-#: detection metrics shown in results.md (results.csv keeps them all)
-DETECTION_COLUMNS = ["cohort", "missing", "detector", "seed", "n_patients", "n_controls", "n_unscored_patients",
-                     "sens_at_spec80", "sens_at_spec90", "sens_at_fp1", "mri_negative.sens_at_spec80",
-                     "mri_negative.sens_at_spec90", "mri_visible.sens_at_spec80", "sensitivity", "specificity",
-                     "fp_per_patient", "top5", "dice", "cluster_ece"]
-
-
-def froc_figures(cells: list[Cell], out: Path) -> str:
-    """One FROC figure per cohort (``figures/froc-<cohort>.png``, every detector and seed on it) and the
-    markdown that shows them: detection is compared at matched operating points, not at each detector's own."""
-    import base64
-
-    from fusemed.report.lesion import _flat_metrics, froc_figure
-
-    lines = []
-    for cohort in dict.fromkeys(c.cohort_id for c in cells):
-        curves, points = {}, {}
-        for cell in (c for c in cells if c.cohort_id == cohort and (c.run_dir / "froc.csv").is_file()):
-            curves[cell.run_dir.name] = pd.read_csv(cell.run_dir / "froc.csv")
-            points[cell.run_dir.name] = _flat_metrics(load_run(cell.run_dir).metrics)
-        if not curves:
-            continue
-        figure = froc_figure(curves, points)
-        path = out / "figures" / f"froc-{cohort}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(figure.uri.split(",", 1)[1]))
-        lines.append(f"\n![FROC, {cohort}](figures/{path.name})\n\n{figure.caption}\n")
-    return "".join(lines)
-
-
-def _detection_frame(cells: list[Cell]) -> pd.DataFrame:
-    from fusemed.report.lesion import _flat_metrics
-
-    rows = []
-    for cell in cells:
-        run = load_run(cell.run_dir)
-        rows.append({"cohort": cell.cohort_id, "missing": nominal_missing(cell.missing), "run": cell.run_dir.name,
-                     "detector": cell.fusion, "seed": cell.seed, **_flat_metrics(run.metrics)})
-    return pd.DataFrame(rows)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -256,9 +216,8 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
     failed cells are listed because a rerun that fails must not look like a complete table.
     """
     if config.task == "detection":
-        frame, patterns = _detection_frame(cells), pd.DataFrame()
-        shown = frame[[c for c in DETECTION_COLUMNS if c in frame.columns]] if not frame.empty else frame
-        body = markdown_table(shown) + froc_figures(cells, out)
+        frame, body = detection_markdown(cells, list(config.fusions), out, config.n_boot)
+        patterns = pd.DataFrame()
     else:
         frame, patterns = _cell_frame(jobs, cells, config.n_boot)
         paired = _paired_frame(jobs, cells, config.n_boot)
@@ -284,10 +243,11 @@ def write_results(config: BenchmarkConfig, jobs: list[CohortJob], cells: list[Ce
               *summary([c.run_dir for c in cells]),
               f"- fusions/detectors: {', '.join(config.fusions)}; uncertainty: {', '.join(config.uncertainty)}"
               f"{variants}; seeds: {', '.join(map(str, config.seeds))}; training: `{config.train}`",
-              "- AUROC CI: percentile bootstrap over subjects; Δ: paired AUROC difference on the same subjects "
-              "(DeLong, uncorrected: read the Holm-corrected table above); ECE: top-label, 15 equal-width bins; "
-              "ORACLE (full information): the simulator's true outcome probability; ORACLE (observed data): the "
-              "same given only what the present modalities reveal.",
+              *([] if config.task == "detection" else [
+                  "- AUROC CI: percentile bootstrap over subjects; Δ: paired AUROC difference on the same subjects "
+                  "(DeLong, uncorrected: read the Holm-corrected table above); ECE: top-label, 15 equal-width bins; "
+                  "ORACLE (full information): the simulator's true outcome probability; ORACLE (observed data): "
+                  "the same given only what the present modalities reveal."]),
               ""]
     if failed:
         header += ["Failed cells:", *[f"- `{k}`: {v}" for k, v in sorted(failed.items())], ""]
