@@ -86,10 +86,14 @@ class HeMISNet(nn.Module):
 
 
 class VoxelNetDetector(Detector):
-    """Shared training and inference of the supervised voxel detectors (not registered itself)."""
+    """Shared training and inference of the supervised voxel detectors (not registered itself).
+
+    The defaults are a CPU budget (24^3 patches at 2 mm, 20 epochs: a seed of the epilepsy benchmark's
+    `unet` in minutes on one core, where 32^3 x 40 epochs took ~45 min with the cores shared); the GPU
+    recipe in docs/diagnosis.md restores nnU-Net-sized training (larger patches, more epochs, 1 mm)."""
 
     defaults: ClassVar[dict[str, Any]] = {
-        "patch": 32, "epochs": 40, "samples_per_case": 8, "batch_size": 8, "lr": 2e-3,
+        "patch": 24, "epochs": 20, "samples_per_case": 8, "batch_size": 8, "lr": 2e-3,
         "channels": [8, 16, 32, 64], "dropout": 0.1, "modality_dropout": 0.25, "mc_samples": 3,
         "overlap": 0.25, "threshold": 0.5, "control_quantile": 0.9, "normative_smooth": 4.0,
         "hard_negatives": 0.5, "augment": True,
