@@ -15,7 +15,16 @@ from fusemed.diagnosis.data import DetectionCase
 from fusemed.diagnosis.detect import critical_thresholds, map_peak
 from fusemed.diagnosis.detectors.base import DetectionMaps, Detector
 from fusemed.diagnosis.metrics import SubjectDetection, detection_metrics
-from fusemed.diagnosis.operating import Sweep, default_thresholds, froc, operating_grid, operating_points, subject_outcomes, sweep, unscored
+from fusemed.diagnosis.operating import (
+    Sweep,
+    default_thresholds,
+    froc,
+    operating_grid,
+    operating_points,
+    subject_outcomes,
+    sweep,
+    unscored,
+)
 
 T = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
 
