@@ -40,6 +40,8 @@ def main() -> None:
 
     rows = []
     for run in sorted(args.bench.glob(f"runs/*/*-s{args.seed}")):
+        if not (run / "metrics.json").is_file():  # not finished
+            continue
         det, cal, cfg = load_detector(run)
         split = pd.read_csv(run / "split.csv", dtype={"subject": str})
         test = split.loc[split["split"] == "test", "subject"].tolist()[: args.subjects + 1]
@@ -57,8 +59,8 @@ def main() -> None:
         f"Command: `PYTHONPATH=src python benchmarks/detect_speed.py --bench {args.bench} --seed {args.seed} "
         f"--subjects {args.subjects} --threads {args.threads}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-        f"{args.threads} torch thread(s), CPU only; one run, the machine shared with the benchmark's other jobs "
-        "(upper bounds).  ",
+        f"{args.threads} torch thread(s), CPU only; one run, nothing else running on the "
+        "machine (a run during the benchmark, its two jobs busy, read 2-8x longer: 30 s for volume-surface).  ",
         "What is timed: `fusemed.diagnosis.detect.detect` on one subject of the run's test split at a time "
         "(read, affine registration to MNI152, map + uncertainty at 2 mm, back to the subject's grid, clusters, "
         "calibrated confidences); the first subject warms caches up and is not counted. Target: < 30 s.", "",
