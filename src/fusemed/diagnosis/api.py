@@ -208,9 +208,9 @@ def _write_subject(det: Detector, cal: ClusterCalibrator, case: DetectionCase, o
     """Detect one subject and write its maps; with `reuse`, maps already in `outdir` (written for this
     detector and cohort, see `_maps_inputs`) are read back instead of predicted again."""
     paths = _map_paths(outdir, case.subject)
-    maps = _saved_maps(paths, det.space, uncertainty=True) if reuse else None
-    maps, rec = detect(det, case, cal, mri_negative, maps=maps)
-    _save_maps(paths, maps, rec)
+    saved = _saved_maps(paths, det.space, uncertainty=True) if reuse else None
+    maps, rec = detect(det, case, cal, mri_negative, maps=saved)
+    _save_maps(paths, maps, rec, volumes=saved is None)  # maps read back are on disk already
     return maps, rec
 
 
@@ -246,13 +246,16 @@ def _maps_inputs(run: Path, cohort_dir: Path, det: Detector, outdir: Path) -> bo
     return same and getattr(det, "cluster_confidence", None) is None
 
 
-def _save_maps(paths: dict[str, Path], maps, rec: SubjectDetection) -> None:
+def _save_maps(paths: dict[str, Path], maps, rec: SubjectDetection, volumes: bool = True) -> None:
+    """Write a subject's maps and clusters; `volumes=False` skips the probability and uncertainty
+    volumes (already saved; a surface subject's single file holds its clusters, so it is rewritten)."""
     if maps.space == "surface":
         atomic_save(paths["prob.npz"], lambda tmp: np.savez_compressed(
             tmp, probabilities=maps.prob, uncertainty=maps.uncertainty, clusters=rec.labels))
     else:
-        _write_nifti(paths["prob.nii.gz"], maps.prob)
-        _write_nifti(paths["uncertainty.nii.gz"], maps.uncertainty)
+        if volumes:
+            _write_nifti(paths["prob.nii.gz"], maps.prob)
+            _write_nifti(paths["uncertainty.nii.gz"], maps.uncertainty)
         _write_nifti(paths["clusters.nii.gz"], nib.Nifti1Image(rec.labels.astype(np.int16), maps.prob.affine))
     atomic_write_csv(paths["clusters.csv"], rec.clusters)
 
