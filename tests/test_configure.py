@@ -161,3 +161,19 @@ def test_the_report_says_what_self_configuration_chose(edge_run: tuple[Path, Pat
     html = build_report([run], tmp_path / "report.html").read_text()
     chosen = json.loads((run / "metrics.json").read_text())["configuration"]["chosen"]
     assert "auto → " in html and all(name in html for name in chosen)
+
+
+def test_pruning_stops_networks_but_never_a_classical_baseline(tmp_path: Path, monkeypatch) -> None:
+    """Pruning saves network training; a baseline judged on one inner fold was lost to the blend for nothing."""
+    import optuna
+
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)  # the pruner wants every trial
+    cohort = make_edge_cohort(tmp_path / "cohort", n=40, nodes=8)
+    config = TrainConfig(cohort=cohort, target="y", folds=2, progress=False, epochs=2,
+                         search={"candidates": ["logistic", "late", "gbm"], "inner_folds": 2})
+    run = train_run(config, tmp_path / "run")
+    for k in range(2):
+        trials = pd.read_csv(run / f"fold-{k}" / "trials.csv").set_index("params_candidate")
+        assert trials.loc["late", "state"] == "PRUNED"
+        assert (trials.loc[["logistic", "gbm"], "state"] == "COMPLETE").all()
+        assert (trials.loc[["logistic", "gbm"], "user_attrs_inner_folds_run"] == 2).all()

@@ -150,6 +150,42 @@ def test_independent_missingness_is_mnar_and_deterministic(tmp_path: Path) -> No
                                                  subjects=120))
 
 
+
+def test_independent_observed_oracle_is_the_full_one_when_everything_shows(independent: Path) -> None:
+    """Subjects whose present data reveal every latent get p_observed = p_outcome; others do not."""
+    manifest = pd.read_csv(independent / "manifest.csv")
+    oracle = pd.read_csv(independent / "truth" / "oracle.csv")
+    shows_all = manifest[["age", "marker"]].notna().all(axis=1).to_numpy()  # no modality missing at 0 %
+    assert 0 < shows_all.sum() < len(manifest)
+    np.testing.assert_allclose(oracle.loc[shows_all, "p_observed"], oracle.loc[shows_all, "p_outcome"], atol=1e-6)
+    assert (oracle.loc[~shows_all, "p_observed"] - oracle.loc[~shows_all, "p_outcome"]).abs().max() > 0.05
+
+
+def test_independent_observed_oracle_loses_auroc_as_modalities_go_and_reads_the_pattern() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from fusemed.datasets.independent import drop_probability, risk_logit
+    from fusemed.datasets.independent_oracle import observed_oracle
+
+    rng = np.random.default_rng(0)
+    n = 400
+    latents = rng.standard_normal((n, 4))
+    eta = risk_logit(*latents.T)
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    aurocs = []
+    for shown in ([1, 1, 1, 1], [0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1]):  # perfusion, connectome, table go
+        revealed = np.tile(np.array(shown, dtype=bool), (n, 1))
+        p = observed_oracle(latents, revealed, np.zeros(n, int), 4, risk_logit, None, n_samples=20_000)
+        aurocs.append(roc_auc_score(y, p))
+    assert aurocs == sorted(aurocs, reverse=True) and aurocs[0] - aurocs[-1] > 0.2, aurocs
+
+    # MNAR: the same latents shown, but the anatomy missing too: a subject missing more is at higher risk
+    q = drop_probability(eta, 0.3)
+    same = np.zeros((2, 4))
+    revealed = np.tile(np.array([0, 0, 1, 1], dtype=bool), (2, 1))
+    few, many = observed_oracle(same, revealed, np.array([2, 3]), 4, risk_logit, q, n_samples=20_000)
+    assert many > few + 0.05, (few, many)
+
 # -- benchmark grid and CLI -------------------------------------------------------------------------------
 def test_benchmark_grid_takes_a_dataset(tmp_path: Path) -> None:
     from pydantic import ValidationError

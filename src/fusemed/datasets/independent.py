@@ -12,7 +12,9 @@ Generative model (all per subject, independent standard normals unless stated)
       ``marker`` (a lab value), ``age_z`` (standardised age).
     * risk logit ``eta = -0.7 + 1.2 (blob² - 1) + 2.5 edge + 1.2 max(marker, 0) + 0.3 age_z`` (about 45 %
       positives). ``outcome ~ Bernoulli(sigmoid(eta))``; ``truth/oracle.csv`` holds
-      ``p_outcome = sigmoid(eta)``, the best any model can do (AUROC ≈ 0.91). The blob enters squared:
+      ``p_outcome = sigmoid(eta)``, the best any model given every latent can do (AUROC ≈ 0.91), and
+      ``p_observed``, the observed-data oracle (:mod:`fusemed.datasets.independent_oracle`): the best any
+      model can do given the subject's present modalities and missing pattern. The blob enters squared:
       hyper- and hypo-perfusion both raise the risk, so the mean intensity of the region is
       uninformative on its own.
 
@@ -42,6 +44,7 @@ Source: generated, no external data; licence: that of fusemed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -51,6 +54,7 @@ from scipy.ndimage import gaussian_filter
 
 from fusemed.cohort import CohortSpec, write_cohort
 from fusemed.datasets._common import DATASETS, check_missing
+from fusemed.datasets.independent_oracle import observed_oracle
 from fusemed.io import atomic_save, atomic_write_csv, atomic_write_json
 
 GRID = 16
@@ -76,19 +80,30 @@ def risk_logit(blob: np.ndarray, edge: np.ndarray, marker: np.ndarray, age_z: np
             + COEF["marker_hinge"] * np.maximum(marker, 0.0) + COEF["age_z"] * age_z)
 
 
-def _mnar_masks(rng: np.random.Generator, eta: np.ndarray, missing: float) -> np.ndarray:
-    """``(n, len(MODALITIES))`` booleans, True = dropped; risk-dependent, mean share ``missing``."""
-    n = len(eta)
-    dropped = np.zeros((n, len(MODALITIES)), dtype=bool)
+def drop_probability(eta: np.ndarray, missing: float) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The MNAR model: risk logit -> each modality's drop probability, mean ``missing`` over this cohort.
+
+    ``sigmoid(alpha + slope z(eta))`` with ``z`` standardised on the cohort's eta and ``alpha`` found by
+    bisection; None without missingness. A function, so the observed-data oracle weighs any eta by it."""
     if missing <= 0:
-        return dropped
-    z = (eta - eta.mean()) / (eta.std() or 1.0)
+        return None
+    mean, sd = float(eta.mean()), float(eta.std() or 1.0)
+    z = (eta - mean) / sd
     lo, hi = -30.0, 30.0  # bisection on the intercept: E[sigmoid(alpha + slope z)] = missing
     for _ in range(100):
         alpha = 0.5 * (lo + hi)
         lo, hi = (alpha, hi) if _sigmoid(alpha + MNAR_SLOPE * z).mean() < missing else (lo, alpha)
-    p = _sigmoid(alpha + MNAR_SLOPE * z)
-    dropped = rng.random((n, len(MODALITIES))) < p[:, None]
+    return lambda e: _sigmoid(alpha + MNAR_SLOPE * (e - mean) / sd)
+
+
+def _mnar_masks(rng: np.random.Generator, eta: np.ndarray, missing: float) -> np.ndarray:
+    """``(n, len(MODALITIES))`` booleans, True = dropped; risk-dependent, mean share ``missing``."""
+    n = len(eta)
+    dropped = np.zeros((n, len(MODALITIES)), dtype=bool)
+    q = drop_probability(eta, missing)
+    if q is None:
+        return dropped
+    dropped = rng.random((n, len(MODALITIES))) < q(eta)[:, None]
     keep = rng.integers(len(MODALITIES), size=n)
     everything = dropped.all(axis=1)
     dropped[everything, keep[everything]] = False
@@ -186,12 +201,17 @@ def generate_independent(out: str | Path, *, seed: int = 0, missing: float = 0.0
     manifest.loc[dropped[:, MODALITIES.index("clinical")], TABLE] = np.nan
     manifest["outcome"] = outcome
 
+    # what the present data reveal: perfusion the blob, the connectome the edge, filled cells marker and age
+    revealed = np.stack([~dropped[:, MODALITIES.index("perfusion")], ~dropped[:, MODALITIES.index("connectome")],
+                         manifest["marker"].notna().to_numpy(), manifest["age"].notna().to_numpy()], axis=1)
+    p_observed = observed_oracle(np.stack([blob, edge, marker, age_z], axis=1), revealed, dropped.sum(axis=1),
+                                 len(MODALITIES), risk_logit, drop_probability(eta, missing), seed=seed)
     truth = pd.DataFrame({"subject": ids, "blob": blob, "edge": edge, "marker": marker, "age_z": age_z,
-                          "eta": eta, "p_outcome": p, "outcome": outcome})
+                          "eta": eta, "p_outcome": p, "p_observed": p_observed, "outcome": outcome})
     for m, name in enumerate(MODALITIES):
         truth[f"dropped_{name}"] = dropped[:, m].astype(int)
     atomic_write_csv(out / "truth" / "latents.csv", truth.round(6))
-    atomic_write_csv(out / "truth" / "oracle.csv", truth[["subject", "p_outcome"]].round(6))
+    atomic_write_csv(out / "truth" / "oracle.csv", truth[["subject", "p_outcome", "p_observed"]].round(6))
     atomic_write_json(out / "truth" / "model.json", {
         "generator": "fusemed.datasets.independent", "seed": seed, "subjects": n, "missing": missing,
         "coefficients": COEF, "mnar_slope": MNAR_SLOPE, "blob_centre_voxel": BLOB_CENTRE,
