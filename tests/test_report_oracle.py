@@ -76,3 +76,17 @@ def test_oracles_are_references_not_hypotheses():
     oracle = ref.loc["ORACLE (full information)"]
     assert np.isnan(oracle["p"]) and np.isfinite(oracle["diff"])
     assert ref.loc["model", "p_holm"] <= tested.loc["model", "p_holm"]  # one test fewer in the family
+
+
+def test_a_pattern_whose_conformal_threshold_was_borrowed_says_in_how_many_folds():
+    """Mondrian coverage per pattern holds only where the pattern had its own calibration subjects."""
+    from fusemed.report.patterns import borrowed_folds
+    from fusemed.report.runs import RunData
+
+    groups = [{"pet": {"fallback": "4 calibration subjects < 9: merged with the patterns of 1 present modalities"},
+               "pet+t1": {"fallback": ""}},
+              {"pet": {"fallback": ""}, "pet+t1": {"fallback": ""}}]
+    run = RunData(Path("."), "r", None, metrics={"uncertainty": {"folds": [{"groups": g} for g in groups]}})
+    assert borrowed_folds(run, "pet") == (1, 2)
+    assert borrowed_folds(run, "pet+t1") == (0, 2)
+    assert borrowed_folds(RunData(Path("."), "r", None), "pet") == (0, 0)  # no conformal sets: nothing to say

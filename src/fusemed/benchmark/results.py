@@ -87,7 +87,7 @@ def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
         return markdown_table(frame)
     shown = pd.DataFrame({
         "cohort": frame["cohort"],
-        "missing": frame["missing"].map(lambda v: fmt_value(v, 1)),
+        "missing": frame["missing"].map(lambda v: fmt_value(v, 2)),
         "run": frame["run"].map(lambda r: f"**{r}**" if str(r).startswith(ORACLE) else r),
         "n": frame["n"],
         "AUROC [95 % CI]": [f"{fmt_value(a)} [{fmt_value(lo)}, {fmt_value(hi)}]" for a, lo, hi in
@@ -102,12 +102,17 @@ def prognosis_markdown(frame: pd.DataFrame, patterns: pd.DataFrame) -> str:
     cov = patterns.dropna(subset=["coverage"]) if not patterns.empty else patterns
     if not cov.empty:
         cols = order_patterns(cov["pattern"].tolist())
-        wide = cov.assign(cell=[f"{c:.2f} (n={n})" for c, n in zip(cov["coverage"], cov["n"], strict=True)]) \
+        wide = cov.assign(cell=[f"{c:.2f} (n={n}{', borrowed ' + b if b else ''})" for c, n, b in
+                                zip(cov["coverage"], cov["n"], cov["borrowed"], strict=True)]) \
             .pivot_table(index=["cohort", "run"], columns="pattern", values="cell", aggfunc="first") \
             .reindex(columns=cols).reset_index()
         alpha = float(cov["alpha"].iloc[0])
+        note = ("" if not cov["borrowed"].astype(bool).any() else
+                "'borrowed k/K': in k of the run's K folds the pattern had too few calibration subjects "
+                "(< ⌈(1−α)/α⌉) for a threshold of its own and borrowed those of the patterns with as many "
+                "present modalities (or all): there the per-pattern guarantee does not hold.\n\n")
         text += (f"\n### Conformal coverage per missing-modality pattern (target {1 - alpha:.2f})\n\n"
-                 + markdown_table(wide.fillna("–")))
+                 + note + markdown_table(wide.fillna("–")))
     return text + pattern_share_markdown(patterns)
 
 

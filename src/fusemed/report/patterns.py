@@ -32,9 +32,22 @@ def frequent_patterns(runs: list[RunData], k: int = MAX_PATTERNS) -> list[str]:
     return [str(p) for p in counts.index[:k]]
 
 
+def borrowed_folds(run: RunData, pattern: str) -> tuple[int, int]:
+    """``(folds whose conformal threshold for pattern came from other patterns, folds with conformal sets)``.
+
+    Pattern-conditional conformal needs ⌈(1−α)/α⌉ calibration subjects of the pattern in a fold; with
+    fewer it borrows other patterns' (:func:`fusemed.uncertainty.conformal.calibration_members`), and the
+    per-pattern guarantee no longer holds there: a coverage table must say so beside the number."""
+    folds = ((run.metrics.get("uncertainty") or {}).get("folds")) or {}
+    groups = [f.get("groups") for f in (folds.values() if isinstance(folds, dict) else folds)
+              if isinstance(f, dict) and f.get("groups")]
+    borrowed = sum(bool((g.get(pattern) or {}).get("fallback")) for g in groups)
+    return borrowed, len(groups)
+
+
 def pattern_table(runs: list[RunData], pool: bool = False, oracle: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Long table ``run, pattern, n, auroc, coverage, set_size, alpha, oracle_auroc, oracle_share`` over
-    binary runs.
+    """Long table ``run, pattern, n, auroc, coverage, set_size, alpha, oracle_auroc, oracle_share,
+    borrowed`` over binary runs (``borrowed``: :func:`borrowed_folds` as "k/K", empty when none or pooled).
 
     With ``pool``, patterns outside the :data:`MAX_PATTERNS` most frequent are pooled as ``other patterns``
     (a cohort with 6 modalities has dozens of patterns, most with a handful of subjects). With an
@@ -56,14 +69,16 @@ def pattern_table(runs: list[RunData], pool: bool = False, oracle: pd.DataFrame 
             in_sets = sets.loc[sets.index.intersection(group.index)]
             score = auroc(group["y_true"].to_numpy(), group["p"].to_numpy()) if ok else np.nan
             top = pattern_oracle(group, oracle, MIN_PER_CLASS)
+            borrowed, folds = borrowed_folds(run, str(pattern))
             rows.append({
                 "run": run.name, "pattern": str(pattern), "n": len(group), "auroc": score,
                 "coverage": in_sets["covered"].mean() if len(in_sets) else np.nan,
                 "set_size": in_sets["set_size"].mean() if len(in_sets) else np.nan,
                 "alpha": run.alpha, "oracle_auroc": top, "oracle_share": share(score, top),
+                "borrowed": f"{borrowed}/{folds}" if borrowed else "",
             })
     return pd.DataFrame(rows, columns=["run", "pattern", "n", "auroc", "coverage", "set_size", "alpha",
-                                       "oracle_auroc", "oracle_share"])
+                                       "oracle_auroc", "oracle_share", "borrowed"])
 
 
 def _heatmap(ax, values: pd.DataFrame, counts: pd.DataFrame, cmap: str, vmin: float, vmax: float, fmt: str) -> None:
