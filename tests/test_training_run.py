@@ -220,3 +220,24 @@ def test_a_registered_uncertainty_method_is_one_class(tmp_path: Path) -> None:
     assert (run / "fold-0" / "member-1" / "model.pt").is_file()
     assert len(post["oof"]["score"]) == sum(len(s["test"]) for s in splits)
     assert {"conformal_set", "abstain", "epistemic"} <= set(frame.columns) and (frame["epistemic"] > 0).any()
+
+
+def test_a_modality_no_training_subject_of_a_fold_has_is_read_as_missing_there(tmp_path: Path) -> None:
+    """At 60 % missing a derived modality may reach a handful of subjects: a fold whose training split has none
+    reads it as missing instead of failing the run, and patterns keep naming it."""
+    cohort = make_training_cohort(tmp_path / "cohort")
+    manifest = pd.read_csv(cohort / "manifest.csv", dtype=str, keep_default_na=False)
+    keeper = manifest["connectome"].ne("").idxmax()
+    manifest.loc[manifest.index != keeper, "connectome"] = ""  # one subject has a connectome
+    manifest.to_csv(cohort / "manifest.csv", index=False)
+    run = train_run(_config(cohort, epochs=1), tmp_path / "run")
+    folds = [json.loads((run / f"fold-{k}" / "fold.json").read_text()) for k in range(2)]
+    assert all(f["run_modalities"] == ["t1", "pet", "connectome", "clinical"] for f in folds)
+    assert any("connectome" not in f["modalities"] for f in folds)  # the fold that tests the one subject
+    pred = pd.read_csv(run / "predictions.csv", dtype={"subject": str})
+    assert len(pred) == 16 and pred["pattern"].str.contains("connectome").sum() == 1
+    again = predict_cohort(run, Cohort.load(cohort))  # each subject by its own fold, that fold's modalities
+    both = again.merge(pred, on="subject", suffixes=("", "_oof"))
+    np.testing.assert_allclose(both["p"], both["p_oof"], atol=1e-6)
+    others = predict_cohort(run, Cohort.load(make_training_cohort(tmp_path / "new", seed=1)))
+    assert (others["source"] == "folds").all() and others["pattern"].str.contains("connectome").sum() >= 10

@@ -84,7 +84,8 @@ class Scorer:
         opened = Run.open(run)  # an older layout is refused before any model is read
         posthoc = load_posthoc(opened)
         folds = load_folds(opened.path, opened.config.updated(batch_size=batch_size), model_factory)
-        return cls({f.k: f for f in folds}, posthoc, opened.config.uncertainty.build(), list(folds[0].ctx.modalities))
+        return cls({f.k: f for f in folds}, posthoc, opened.config.uncertainty.build(),
+                   list(folds[0].ctx.all_modalities))
 
     def check(self, cohort: Cohort) -> None:
         """Refuse a cohort whose tabular columns or modality kinds do not match the run's (before any model)."""
@@ -101,7 +102,8 @@ class Scorer:
         """``case``'s present modalities preprocessed by ``fold`` (read once per case and fold)."""
         key = (fold, id(case))
         if key not in self._cache:
-            item = CaseDataset([case], self.modalities, self.folds[fold].preprocessing, None, cache=False)[0]
+            loaded = self.folds[fold]  # the modalities this fold reads (it may lack one no training subject had)
+            item = CaseDataset([case], loaded.ctx.modalities, loaded.preprocessing, None, cache=False)[0]
             self._cache[key] = (case, item["inputs"])  # the case is kept so its id is never reused
         return self._cache[key][1]
 

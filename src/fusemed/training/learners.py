@@ -38,7 +38,11 @@ FOLD_FILE = "fold.json"
 
 @dataclass
 class FoldContext:
-    """What every learner of one fold shares: the run's config, the task, the modality slots."""
+    """What every learner of one fold shares: the run's config, the task, the modality slots.
+
+    ``modalities`` are those the fold's model reads: the run's, less any that no training subject of the fold
+    has (nothing to fit it on; at 60 % missing a derived modality can be that rare). ``run_modalities`` are
+    the run's own, which name every subject's missing pattern the same way in every fold."""
 
     config: TrainConfig
     task: Task
@@ -48,6 +52,7 @@ class FoldContext:
     factory: ModelFactory = build_model
     callbacks: Sequence[Callback] = ()
     moddrop_fn: Any = None
+    run_modalities: list[str] | None = None
 
     @property
     def method(self) -> UncertaintyMethod:
@@ -55,12 +60,18 @@ class FoldContext:
         return self.config.uncertainty.build()
 
     @property
+    def all_modalities(self) -> list[str]:
+        """The run's modalities (patterns are named over these), whichever this fold could read."""
+        return self.run_modalities or self.modalities
+
+    @property
     def collate(self) -> Collate:
         return Collate(self.modalities, {s.name: tuple(s.shape) for s in self.slots})
 
     def meta(self) -> dict[str, Any]:
         """The fold description every predictor starts from (``fold.json`` adds the predictor's own keys)."""
-        return {"fold": self.fold, "modalities": self.modalities, "slots": [asdict(s) for s in self.slots],
+        return {"fold": self.fold, "modalities": self.modalities, "run_modalities": self.all_modalities,
+                "slots": [asdict(s) for s in self.slots],
                 "task": {"name": self.task.name, "kind": self.task.kind, "n_classes": self.task.n_classes}}
 
 

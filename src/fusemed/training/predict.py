@@ -47,6 +47,11 @@ def _fold_meta(fold_dir: Path) -> dict[str, Any]:
     return json.loads((fold_dir / FOLD_FILE).read_text())
 
 
+def run_modalities(meta: dict[str, Any]) -> list[str]:
+    """The run's modalities from a fold's ``fold.json`` (a fold may read fewer: ``FoldContext``)."""
+    return list(meta.get("run_modalities") or meta["modalities"])
+
+
 def _run_task(meta: dict[str, Any]) -> Task:
     t = meta["task"]
     return Task(t["name"], t["kind"], int(t["n_classes"]))
@@ -95,7 +100,8 @@ def load_folds(run: Path, config: TrainConfig, model_factory: ModelFactory | Non
         fold = _fold_meta(d)
         k = int(fold["fold"])
         slots = [Slot(s["name"], s["kind"], tuple(s["shape"]), s["mesh"]) for s in fold["slots"]]
-        ctx = FoldContext(config, _run_task(fold), fold["modalities"], slots, k, model_factory or build_model)
+        ctx = FoldContext(config, _run_task(fold), fold["modalities"], slots, k, model_factory or build_model,
+                          run_modalities=run_modalities(fold))
         loaded.append(LoadedFold(k, Preprocessing.load(d / "preprocessing.json"), load_predictor(d, ctx), ctx))
     return loaded
 
@@ -115,14 +121,14 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     if batch_size:
         config = config.updated(batch_size=batch_size)
     dirs = fold_dirs(run)
-    meta = _fold_meta(dirs[0])
-    modalities, task = meta["modalities"], _run_task(meta)
-    kinds = {s["name"]: s["kind"] for s in meta["slots"]}
+    metas = [_fold_meta(d) for d in dirs]
+    modalities, task = run_modalities(metas[0]), _run_task(metas[0])
+    kinds = {s["name"]: s["kind"] for meta in metas for s in meta["slots"]}
     declared = cohort.spec.modalities
     for m in modalities:
         if m not in declared:
             log.warning("cohort %s does not declare %r: it is missing for every subject", cohort.name, m)
-        elif declared[m].kind.value != kinds[m]:
+        elif m in kinds and declared[m].kind.value != kinds[m]:
             raise ValueError(f"cohort {cohort.name}: modality {m!r} is a {declared[m].kind.value}, "
                              f"the run was trained on a {kinds[m]}")
     cases = [c for c in cohort if any(c.has(m) for m in modalities)]
@@ -142,7 +148,7 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
         for g, members in groups.items():
             if g is None or g == fold.k:
                 ordered = [c for _, c in sorted(members, key=lambda t: t[0])]
-                dataset = CaseDataset(ordered, modalities, fold.preprocessing, label_task, cache=True)
+                dataset = CaseDataset(ordered, fold.ctx.modalities, fold.preprocessing, label_task, cache=True)
                 logits[g][fold.k] = fold.predictor.predict(dataset, fold.ctx)
     frames = []
     for g, members in groups.items():
@@ -196,7 +202,7 @@ def evaluate_run(run: str | Path, cohort: str | Path | None = None, out: str | P
     """
     run = Path(run)
     meta = _fold_meta(fold_dirs(run)[0])
-    task, modalities = _run_task(meta), meta["modalities"]
+    task, modalities = _run_task(meta), run_modalities(meta)
     if cohort is None:
         frame = pd.read_csv(run / "predictions.csv", dtype={"subject": str})
         path = run / "metrics.json"

@@ -111,6 +111,22 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
     return out
 
 
+def fold_modalities(cohort: Cohort, split: FoldSplit, modalities: list[str]) -> list[str]:
+    """The modalities a fold's model can read: those at least one of its training subjects has.
+
+    A modality no training subject of the fold has cannot be fitted; the fold reads its subjects as missing
+    it (the same as any other missing exam) rather than failing the whole run, and says so in the log and in
+    ``fold.json`` (``modalities`` vs ``run_modalities``)."""
+    cases = [cohort[s] for s in split.train]
+    readable = [m for m in modalities if any(c.has(m) for c in cases)]
+    if not readable:
+        raise ValueError(f"fold {split.fold}: no training subject has any of {modalities}")
+    if dropped := [m for m in modalities if m not in readable]:
+        log.warning("fold %d: no training subject has %s: this fold reads every subject as missing it",
+                    split.fold, dropped)
+    return readable
+
+
 def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task, modalities: list[str],
                fold_dir: Path, factory: ModelFactory, callbacks: Sequence[Callback] = (),
                moddrop_fn: Any = None) -> FoldOutputs | None:
@@ -122,16 +138,17 @@ def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task
     """
     L.seed_everything(config.seed + split.fold, workers=True, verbose=False)
     data = config.data
-    prep = Preprocessing.fit(cohort, split.train, modalities, data.spacing, data.grid, data.max_grid)
+    readable = fold_modalities(cohort, split, modalities)
+    prep = Preprocessing.fit(cohort, split.train, readable, data.spacing, data.grid, data.max_grid)
     if rank_zero_only.rank == 0:
         prep.save(fold_dir / "preprocessing.json")
     shapes = prep.shapes()
     slots = [Slot(m, cohort.spec.modalities[m].kind.value, shapes[m], cohort.spec.modalities[m].mesh)
-             for m in modalities]
-    ctx = FoldContext(config, task, modalities, slots, split.fold, factory, callbacks, moddrop_fn)
+             for m in readable]
+    ctx = FoldContext(config, task, readable, slots, split.fold, factory, callbacks, moddrop_fn, modalities)
 
     def dataset(subjects: list[str], cache: bool = data.cache) -> CaseDataset:
-        return CaseDataset([cohort[s] for s in subjects], modalities, prep, task, cache)
+        return CaseDataset([cohort[s] for s in subjects], readable, prep, task, cache)
 
     seed, extra = config.seed + split.fold, {}
     if config.model.fusion == "auto":
