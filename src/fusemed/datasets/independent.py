@@ -99,10 +99,9 @@ def drop_probability(eta: np.ndarray, missing: float) -> Callable[[np.ndarray], 
 def _mnar_masks(rng: np.random.Generator, eta: np.ndarray, missing: float) -> np.ndarray:
     """``(n, len(MODALITIES))`` booleans, True = dropped; risk-dependent, mean share ``missing``."""
     n = len(eta)
-    dropped = np.zeros((n, len(MODALITIES)), dtype=bool)
     q = drop_probability(eta, missing)
     if q is None:
-        return dropped
+        return np.zeros((n, len(MODALITIES)), dtype=bool)
     dropped = rng.random((n, len(MODALITIES))) < q(eta)[:, None]
     keep = rng.integers(len(MODALITIES), size=n)
     everything = dropped.all(axis=1)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.special import expit
 
 #: prior draws (Monte Carlo SD of p_observed below 0.002 on the patterns tested)
 N_SAMPLES = 200_000
@@ -62,9 +63,9 @@ def observed_oracle(latents: np.ndarray, revealed: np.ndarray, n_dropped: np.nda
         args = [np.full(n_samples, v) if s else draw for v, s, draw in zip(values, shown, prior, strict=True)]
         eta = risk(*args)
         if shown.all():  # eta is known: the weights cancel
-            out[k] = 1.0 / (1.0 + np.exp(-float(eta[0])))
+            out[k] = float(expit(eta[0]))
             continue
         w = (np.ones(n_samples) if drop_probability is None
              else pattern_probability(drop_probability(eta), int(n_dropped[k]), n_modalities))
-        out[k] = float(w @ (1.0 / (1.0 + np.exp(-eta))) / w.sum())
+        out[k] = float(w @ expit(eta) / w.sum())
     return out
