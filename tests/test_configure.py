@@ -177,3 +177,46 @@ def test_pruning_stops_networks_but_never_a_classical_baseline(tmp_path: Path, m
         assert trials.loc["late", "state"] == "PRUNED"
         assert (trials.loc[["logistic", "gbm"], "state"] == "COMPLETE").all()
         assert (trials.loc[["logistic", "gbm"], "user_attrs_inner_folds_run"] == 2).all()
+
+
+def test_a_survival_blend_weighs_each_candidates_log_risk_by_its_spread() -> None:
+    """Two fits each seeing half the signal, one on a 50x wider risk scale: an equal average of raw log-risks
+    would be the wide one alone; scaled by their inner spread, the blend beats both."""
+    from fusemed.configure.search import best_blend, inner_score
+
+    rng = np.random.default_rng(0)
+    n = 400
+    s1, s2 = rng.normal(size=n), rng.normal(size=n)
+    time = rng.exponential(np.exp(-(s1 + s2)))
+    y = np.c_[time, np.ones(n)]
+    folds = np.arange(n) % 2
+    oof = {"cox": (y, (50 * s1 + 3.0 * folds)[:, None], folds),  # each inner fit has its own offset
+           "concat": (y, s2[:, None], folds)}
+    single = {name: inner_score("survival", "auto", y, out[1], folds)[0] for name, out in oof.items()}
+    found = best_blend("survival", "auto", oof, ["cox", "concat"], max(single.values()))
+    assert found is not None
+    names, score, weights = found
+    assert names == ["cox", "concat"] and score > max(single.values()) + 0.05
+    assert weights[1] / weights[0] == pytest.approx(50, rel=0.1)
+
+
+def test_a_survival_blend_scores_a_new_patient_as_its_outer_fold(tmp_path: Path, monkeypatch) -> None:
+    """The blend's weights are fixed when it is chosen and saved in fold.json, so predict reproduces the
+    out-of-fold log-risks exactly."""
+    import fusemed.configure.search as search
+    from fusemed.cohort import Cohort
+
+    real = search.best_blend
+    monkeypatch.setattr(search, "best_blend", lambda kind, metric, oof, ranked, best:
+                        real(kind, metric, oof, ranked, -np.inf))  # accept the blend whatever it scores
+    cohort = make_training_cohort(tmp_path / "cohort", n=24)
+    config = TrainConfig(cohort=cohort, target="survival", folds=2, progress=False, epochs=2, spacing=4.0,
+                         search={"candidates": ["cox", "concat"], "inner_folds": 2, "prune": False})
+    run = train_run(config, tmp_path / "run")
+    for k in range(2):
+        entry = json.loads((run / f"fold-{k}" / "fold.json").read_text())
+        assert entry["configuration"]["chosen"] == "concat + cox"
+        assert entry["predictor"]["kind"] == "blend" and all(w > 0 for w in entry["predictor"]["weights"])
+    frame = predict_cohort(run, Cohort.load(cohort)).set_index("subject")
+    oof = pd.read_csv(run / "predictions.csv", dtype={"subject": str}).set_index("subject")
+    np.testing.assert_allclose(frame["p"], oof.loc[frame.index, "p"], atol=1e-6)

@@ -78,21 +78,33 @@ def _final(ctx: FoldContext, name: str, dataset: Dataset, fitted: dict[str, list
     return DeepPredictor(members, paths, {**deep, "fusion": name})
 
 
+def risk_scale(p: np.ndarray, folds: np.ndarray) -> float:
+    """Spread of a candidate's inner out-of-fold log-risks around each inner fit's own mean (a Cox fit's
+    offset is arbitrary, so only the spread within a fit is comparable between candidates)."""
+    _, fit = np.unique(folds, return_inverse=True)
+    centred = p[:, 0] - (np.bincount(fit, p[:, 0]) / np.bincount(fit))[fit]
+    return float(centred.std()) or 1.0
+
+
 def best_blend(kind: str, metric: str, oof: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-               ranked: list[str], best: float) -> tuple[list[str], float] | None:
-    """The equal-weight average of the top 2 or top 3 candidates, if its pooled inner score beats ``best``
-    (computed from the trials' own inner out-of-fold outputs: no model is fitted for it)."""
-    if kind == "survival":  # risks of different fits have different offsets and scales
-        return None
+               ranked: list[str], best: float) -> tuple[list[str], float, list[float] | None] | None:
+    """The average of the top 2 or top 3 candidates, if its pooled inner score beats ``best`` (computed from
+    the trials' own inner out-of-fold outputs: no model is fitted for it). Classification averages
+    probabilities with equal weights; survival averages log-risks each divided by its inner spread
+    (``risk_scale``), so a candidate whose risks span a wider range does not dominate; those weights are
+    returned with the names (``None`` for classification)."""
     found = None
     for k in (2, 3):
         names = [n for n in ranked if n in oof][:k]
         if len(names) < k:
             break
         y, _, folds = oof[names[0]]
-        score, _ = inner_score(kind, metric, y, np.mean([oof[n][1] for n in names], axis=0), folds)
+        weights = [1.0 / (k * risk_scale(oof[n][1], folds)) for n in names] if kind == "survival" else None
+        blended = (sum(w * oof[n][1] for w, n in zip(weights, names, strict=True)) if weights is not None
+                   else np.mean([oof[n][1] for n in names], axis=0))
+        score, _ = inner_score(kind, metric, y, blended, folds)
         if score > (found[1] if found else best) + 1e-9:
-            found = (names, score)
+            found = (names, score, weights)
     return found
 
 
@@ -165,7 +177,7 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
         if name not in keep:
             shutil.rmtree(fold_dir / "search" / name, ignore_errors=True)
     parts = [_final(ctx, name, dataset, fitted, deep) for name in (blend[0] if blend else [chosen])]
-    predictor: Predictor = BlendPredictor(parts, kind) if blend is not None else parts[0]
+    predictor: Predictor = BlendPredictor(parts, kind, blend[2]) if blend is not None else parts[0]
     scores = {t.params["candidate"]: (None if t.value is None or not math.isfinite(t.value) else round(t.value, 4))
               for t in study.trials}
     if blend is not None:

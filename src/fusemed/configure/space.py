@@ -47,8 +47,9 @@ class SearchSpace(BaseModel):
     prune: bool = Field(True, description="stop a network after an inner fold where it is below the median "
                                           "of the candidates tried so far (Optuna MedianPruner); classical "
                                           "baselines, cheap to fit, always run every inner fold")
-    blend: bool = Field(True, description="also try the equal-weight average of the 2 and 3 best candidates "
-                                          "(classification; chosen only if its inner score is higher)")
+    blend: bool = Field(True, description="also try the average of the 2 and 3 best candidates (classification: "
+                                          "equal-weight probabilities; survival: log-risks scaled by their inner "
+                                          "spread); chosen only if its inner score is higher")
     metric: Literal["auto", "auroc", "balanced_accuracy", "neg_log_loss", "c_index"] = Field(
         "auto", description="inner-CV score (auto: AUROC binary, balanced accuracy multiclass, C-index survival)")
 

@@ -155,19 +155,28 @@ class BaselinePredictor(Predictor, kind="baseline"):
 
 @dataclass
 class BlendPredictor(Predictor, kind="blend"):
-    """Equal-weight average of several predictors' probabilities (nnU-Net's ensemble of configurations,
-    chosen when it beats every single candidate in inner cross-validation). Classification only."""
+    """Average of several predictors (nnU-Net's ensemble of configurations, chosen when it beats every
+    single candidate in inner cross-validation): classification averages probabilities with equal
+    weights; survival sums log-risks with ``weights`` (one over each candidate's inner spread, fixed when
+    the blend was chosen, so a new patient is scored exactly as the outer test fold was)."""
 
     components: list[Predictor]
     task_kind: str
+    weights: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.task_kind == "survival" and (self.weights is None or len(self.weights) != len(self.components)):
+            raise ValueError("a survival blend needs one weight per component (log-risks have no common scale)")
 
     def predict(self, dataset: Dataset, ctx: FoldContext) -> np.ndarray:
-        probs = [member_mean_probabilities(c.predict(dataset, ctx), self.task_kind)
-                 for c in self.components]
-        return np.log(np.clip(np.mean(probs, axis=0), 1e-12, 1.0))
+        outputs = [member_mean_probabilities(c.predict(dataset, ctx), self.task_kind) for c in self.components]
+        if self.weights is not None:
+            return sum(w * out for w, out in zip(self.weights, outputs, strict=True))
+        return np.log(np.clip(np.mean(outputs, axis=0), 1e-12, 1.0))
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "task_kind": self.task_kind, "components": [c.describe() for c in self.components]}
+        return {"kind": self.kind, "task_kind": self.task_kind, "weights": self.weights,
+                "components": [c.describe() for c in self.components]}
 
     def save(self, fold_dir: Path) -> None:
         for component in self.components:
@@ -177,7 +186,7 @@ class BlendPredictor(Predictor, kind="blend"):
     @classmethod
     def load(cls, fold_dir: Path, entry: dict[str, Any], ctx: FoldContext) -> BlendPredictor:
         parts = [Predictor.registry[c["kind"]].load(fold_dir, c, ctx) for c in entry["components"]]
-        return cls(parts, entry["task_kind"])
+        return cls(parts, entry["task_kind"], entry.get("weights"))
 
 
 def dataset_inputs(dataset: Dataset) -> list[dict[str, np.ndarray]]:
