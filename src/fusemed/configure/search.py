@@ -4,12 +4,7 @@ Each candidate (a classical baseline or a fusion strategy with the fingerprint's
 enqueued in the space's order. A trial fits the candidate on each inner fold's training subjects and
 scores it on the inner held-out subjects; after every inner fold it reports the running score, so Optuna's
 ``MedianPruner`` can stop a network that is already below the median of those tried before it (the
-baselines come first and cost little, so they set the bar cheaply). A network is judged on two inner folds
-at least (``JUDGED_AFTER``): one half of a training fold is a noisy judge, and a pruned network can never
-join the blend (on flchain, 7,874 subjects, the pruner had stopped a network after its first inner fold
-in 12 of 15 outer folds, both networks in 8, where Cox + concat scored above Cox). So with 2 inner folds
-(150 subjects and more) nothing is pruned, and from 3 inner folds a network may stop after its second.
-A classical baseline is never pruned:
+baselines come first and cost little, so they set the bar cheaply). A classical baseline is never pruned:
 stopping it saves seconds, and judging it on one of two inner folds discarded gbm (and so its blend with
 logistic) in 6 of the 15 outer folds of the independent generator's benchmark. The winner has the best inner score
 (ties: lower log-loss, then the earlier, simpler candidate). A winning baseline is refitted on all the
@@ -50,9 +45,6 @@ from fusemed.training.splits import make_folds
 from fusemed.uncertainty.outputs import member_mean_probabilities
 
 log = logging.getLogger(__name__)
-
-#: inner folds a network always runs before the pruner may stop it
-JUDGED_AFTER = 2
 
 
 def inner_score(kind: str, metric: str, y: np.ndarray, p: np.ndarray, folds: np.ndarray) -> tuple[float, float]:
@@ -155,8 +147,7 @@ def self_configure(ctx: FoldContext, dataset: Dataset, subjects: list[str], stra
             score, nll = inner_score(kind, search.metric, np.concatenate(ys), np.concatenate(outs),
                                      np.concatenate(fold_ids))
             trial.report(score, j)
-            if (search.prune and not is_baseline(name) and JUDGED_AFTER <= j + 1 < len(inner)
-                    and trial.should_prune()):
+            if search.prune and not is_baseline(name) and j < len(inner) - 1 and trial.should_prune():
                 trial.set_user_attr("inner_folds_run", j + 1)
                 raise optuna.TrialPruned()
         trial.set_user_attr("nll", nll)

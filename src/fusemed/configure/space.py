@@ -44,10 +44,9 @@ class SearchSpace(BaseModel):
         None, description="baselines and fusions to compare (default: by task, see DEFAULT_CANDIDATES)")
     inner_folds: int | None = Field(
         None, ge=2, le=10, description="inner CV folds (default: 3 below 150 subjects, else 2)")
-    prune: bool = Field(True, description="stop a network after an inner fold (its second or later) where it "
-                                          "is below the median of the candidates tried so far (Optuna "
-                                          "MedianPruner); classical baselines, cheap to fit, always run every "
-                                          "inner fold")
+    prune: bool = Field(True, description="stop a network after an inner fold where it is below the median "
+                                          "of the candidates tried so far (Optuna MedianPruner); classical "
+                                          "baselines, cheap to fit, always run every inner fold")
     blend: bool = Field(True, description="also try the average of the 2 and 3 best candidates (classification: "
                                           "equal-weight probabilities; survival: log-risks scaled by their inner "
                                           "spread); chosen only if its inner score is higher")
