@@ -43,6 +43,10 @@ REAL = [
      ["mean", "se", "worst"], None, {"malignant": {"0": 357, "1": 212}}),
     ("flchain", "sksurv", "pip install scikit-survival", 7874,
      ["demographics", "flc", "renal"], "flc", {"survival": 2169}),
+    ("gbsg2", "sksurv", "pip install scikit-survival", 686,
+     ["clinical", "tumour", "receptors"], "receptors", {"survival": 299}),
+    ("aids", "sksurv", "pip install scikit-survival", 1151,
+     ["demographics", "clinical", "immunology"], "immunology", {"survival": 96}),
 ]
 
 
@@ -204,7 +208,7 @@ def test_benchmark_grid_takes_a_dataset(tmp_path: Path) -> None:
         BenchmarkConfig.model_validate({"cohorts": [{"dataset": "mcie", "missing": [0.0], "seed": 0}]})
     with pytest.raises(ValidationError, match="does not use subjects"):
         BenchmarkConfig.model_validate({"cohorts": [{"dataset": "wdbc", "subjects": 50}]})
-    assert sorted(DATASETS) == ["flchain", "independent", "mice", "wdbc", "whas500"]
+    assert sorted(DATASETS) == ["aids", "flchain", "gbsg2", "independent", "mice", "wdbc", "whas500"]
 
 
 def test_dataset_cli(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from torch.utils.data import Dataset, Subset
 
 from fusemed.configure.fingerprint import fingerprint, plan
 from fusemed.configure.space import is_baseline
-from fusemed.evaluation.metrics import fold_c_index
+from fusemed.evaluation.metrics import centre_per_fold, fold_c_index
 from fusemed.training.io import atomic_write_csv
 from fusemed.training.learners import (
     BlendPredictor,
@@ -79,11 +79,9 @@ def _final(ctx: FoldContext, name: str, dataset: Dataset, fitted: dict[str, list
 
 
 def risk_scale(p: np.ndarray, folds: np.ndarray) -> float:
-    """Spread of a candidate's inner out-of-fold log-risks around each inner fit's own mean (a Cox fit's
+    """Spread of a candidate's inner out-of-fold log-risks around each inner fit's own centre (a Cox fit's
     offset is arbitrary, so only the spread within a fit is comparable between candidates)."""
-    _, fit = np.unique(folds, return_inverse=True)
-    centred = p[:, 0] - (np.bincount(fit, p[:, 0]) / np.bincount(fit))[fit]
-    return float(centred.std()) or 1.0
+    return float(centre_per_fold(p[:, 0], folds).std()) or 1.0
 
 
 def best_blend(kind: str, metric: str, oof: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],

@@ -12,6 +12,8 @@ mice           32 mouse DTI connectomes, 4 genotypes       graspologic (``pip in
 whas500        500 heart-attack patients, survival         scikit-survival
 wdbc           569 breast FNA images' nuclear features     scikit-learn
 flchain        7874 adults, serum free light chains         scikit-survival
+gbsg2          686 node-positive breast cancers, survival   scikit-survival
+aids           1151 HIV patients (ACTG 320), survival       scikit-survival
 independent    synthetic, written apart from the simulator  (generated)
 =============  =========================================  ==========================================
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fusemed.datasets import flchain, independent, mice, wdbc, whas500  # noqa: F401 - they register
+from fusemed.datasets import aids, flchain, gbsg2, independent, mice, wdbc, whas500  # noqa: F401 - they register
 from fusemed.datasets._common import DATASETS, DatasetUnavailable, Loader, takes_subjects
 
 
