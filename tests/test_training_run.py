@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -222,6 +223,26 @@ def test_a_registered_uncertainty_method_is_one_class(tmp_path: Path) -> None:
     assert {"conformal_set", "abstain", "epistemic"} <= set(frame.columns) and (frame["epistemic"] > 0).any()
 
 
+def test_a_subject_only_its_fold_cannot_read_is_refused_before_training_and_a_baseline_scores_it(
+        tmp_path: Path) -> None:
+    """The one subject with a connectome has nothing else: its fold's network could not read it, so a network
+    run stops before anything is written, naming the subject and the ways out; a baseline reads it as missing."""
+    cohort = make_training_cohort(tmp_path / "cohort")
+    manifest = pd.read_csv(cohort / "manifest.csv", dtype=str, keep_default_na=False)
+    keeper = manifest["connectome"].ne("").idxmax()
+    manifest.loc[manifest.index != keeper, "connectome"] = ""
+    manifest.loc[keeper, ["t1", "pet", "age", "gcs"]] = ""  # the connectome is all it has
+    manifest.to_csv(cohort / "manifest.csv", index=False)
+    subject = manifest.loc[keeper, "subject"]
+    with pytest.raises(ValueError, match=rf"{subject!r} \(fold \d\) has only \['connectome'\].*"
+                                         r"--modalities t1,pet,clinical.*--fusion logistic"):
+        train_run(_config(cohort, epochs=1), tmp_path / "net")
+    assert not (tmp_path / "net" / "config.yaml").exists()  # refused before any work
+    run = train_run(_config(cohort, fusion="logistic"), tmp_path / "baseline")
+    pred = pd.read_csv(run / "predictions.csv", dtype={"subject": str})
+    assert pred.loc[pred["subject"] == subject, "p"].between(0, 1).all() and len(pred) == 16
+
+
 def test_a_modality_no_training_subject_of_a_fold_has_is_read_as_missing_there(tmp_path: Path) -> None:
     """At 60 % missing a derived modality may reach a handful of subjects: a fold whose training split has none
     reads it as missing instead of failing the run, and patterns keep naming it."""
@@ -241,3 +262,12 @@ def test_a_modality_no_training_subject_of_a_fold_has_is_read_as_missing_there(t
     np.testing.assert_allclose(both["p"], both["p_oof"], atol=1e-6)
     others = predict_cohort(run, Cohort.load(make_training_cohort(tmp_path / "new", seed=1)))
     assert (others["source"] == "folds").all() and others["pattern"].str.contains("connectome").sum() >= 10
+    # a new patient with nothing but a connectome: the fold fitted without it is named before any model loads
+    new = make_training_cohort(tmp_path / "only", seed=1)
+    table = pd.read_csv(new / "manifest.csv", dtype=str, keep_default_na=False)
+    table.loc[0, ["t1", "pet", "age", "gcs"]] = ""
+    table.to_csv(new / "manifest.csv", index=False)
+    blind = [k for k, f in enumerate(folds) if "connectome" not in f["modalities"]]
+    with pytest.raises(ValueError, match=re.escape(f"{table.loc[0, 'subject']!r} has only ['connectome'], which "
+                                                   f"fold(s) {blind} of this run")):
+        predict_cohort(run, Cohort.load(new))

@@ -134,10 +134,11 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     cases = [c for c in cohort if any(c.has(m) for m in modalities)]
     if len(cases) < len(cohort):
         log.warning("%d subject(s) have none of %s: not predicted", len(cohort) - len(cases), modalities)
+    own = own_folds(run, cohort)
+    _check_readable(cases, metas, own)
     label_task = task if task.name in cohort.spec.targets else None
     posthoc = opened.posthoc
     method = config.uncertainty.build()
-    own = own_folds(run, cohort)
     groups: dict[int | None, list] = {}
     for c in cases:  # own-fold subjects in their test split's order (same batches as in training)
         fold = own.get(c.subject, (None, 0))
@@ -157,6 +158,27 @@ def predict_cohort(run: str | Path, cohort: Cohort, *, model_factory: ModelFacto
     order = {c.subject: i for i, c in enumerate(cases)}
     frame = pd.concat(frames, ignore_index=True)
     return frame.iloc[np.argsort([order[s] for s in frame["subject"]], kind="stable")].reset_index(drop=True)
+
+
+def _check_readable(cases: list, metas: list[dict[str, Any]], own: dict[str, tuple[int, int]]) -> None:
+    """Refuse, before any model is read, a subject that a fold scoring it cannot read at all.
+
+    A fold none of whose training subjects had a modality was fitted without it (``fold.json``: ``modalities``
+    vs ``run_modalities``); a network of that fold has nothing to read in a subject who has only that one.
+    New subjects are scored by every fold, the run's own by their fold. A classical baseline reads such a
+    subject as missing values, so only folds holding a network are checked."""
+    def network(entry: dict[str, Any]) -> bool:
+        return entry["kind"] == "deep" or any(network(c) for c in entry.get("components", []))
+
+    folds = {int(m["fold"]): set(m["modalities"]) for m in metas if network(m["predictor"])}
+    for c in cases:
+        mine = [k for k in ([own[c.subject][0]] if c.subject in own else folds) if k in folds]
+        blind = [k for k in mine if not any(c.has(m) for m in folds[k])]
+        if blind:
+            has = [m for m in run_modalities(metas[0]) if c.has(m)]
+            raise ValueError(f"subject {c.subject!r} has only {has}, which fold(s) {blind} of this run were "
+                             "trained without (none of their training subjects had it), so their networks cannot "
+                             "score it: leave the subject out, or predict with a run whose every fold saw it")
 
 
 def _frame(cases: list, group: int | None, fold_logits: dict[int, np.ndarray], task: Task, modalities: list[str],

@@ -89,6 +89,7 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
                     len(cohort) - len(cases), len(cohort), task.name, modalities)
     folds = make_folds([c.subject for c in cases], [task.strata(c) for c in cases], [c.site for c in cases],
                        config.data.folds, config.seed, config.data.val_fraction, config.data.calibration_fraction)
+    check_scorable(cohort, folds, modalities, config.model.fusion)
     if rank0:
         Run.create(out, "prognosis", RunTask(task.name, task.kind, task.n_classes))
         config.to_yaml(out / "config.yaml")
@@ -111,20 +112,45 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
     return out
 
 
+def _readable(cohort: Cohort, split: FoldSplit, modalities: list[str]) -> list[str]:
+    cases = [cohort[s] for s in split.train]
+    return [m for m in modalities if any(c.has(m) for c in cases)]
+
+
 def fold_modalities(cohort: Cohort, split: FoldSplit, modalities: list[str]) -> list[str]:
     """The modalities a fold's model can read: those at least one of its training subjects has.
 
     A modality no training subject of the fold has cannot be fitted; the fold reads its subjects as missing
     it (the same as any other missing exam) rather than failing the whole run, and says so in the log and in
     ``fold.json`` (``modalities`` vs ``run_modalities``)."""
-    cases = [cohort[s] for s in split.train]
-    readable = [m for m in modalities if any(c.has(m) for c in cases)]
+    readable = _readable(cohort, split, modalities)
     if not readable:
         raise ValueError(f"fold {split.fold}: no training subject has any of {modalities}")
     if dropped := [m for m in modalities if m not in readable]:
         log.warning("fold %d: no training subject has %s: this fold reads every subject as missing it",
                     split.fold, dropped)
     return readable
+
+
+def check_scorable(cohort: Cohort, folds: Sequence[FoldSplit], modalities: list[str], fusion: str) -> None:
+    """Refuse, before anything is trained, a split no network of its fold could score.
+
+    A subject whose only modalities are ones its fold's training subjects all lack (a modality held by one
+    or two subjects) has nothing that fold's network can read, so validation or scoring would fail deep in
+    training. A classical baseline reads such a subject as all-missing features and needs no check."""
+    if is_baseline(fusion):
+        return
+    for split in folds:
+        readable = set(_readable(cohort, split, modalities))
+        for subject in split.val + split.calibration + split.test:
+            has = [m for m in modalities if cohort[subject].has(m)]
+            if not readable & set(has):
+                raise ValueError(
+                    f"subject {subject!r} (fold {split.fold}) has only {has}, which no training subject of "
+                    f"fold {split.fold} has, so that fold's network cannot read it. Leave the modality out "
+                    f"(--modalities {','.join(m for m in modalities if m not in has)}), leave the subject out, "
+                    f"or give the modality to more subjects; a classical baseline (--fusion logistic | gbm | "
+                    f"cox) reads such a subject as missing values")
 
 
 def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task, modalities: list[str],
