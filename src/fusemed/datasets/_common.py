@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import inspect
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from fusemed.cohort import CohortSpec, write_cohort
 from fusemed.models.registry import Registry
 
 #: ``name -> loader(out, *, seed=0, missing=0.0, **options) -> Path``: each loader writes a cohort folder.
@@ -68,3 +71,23 @@ def package_dir(package: str, install: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise DatasetUnavailable(f"this dataset ships in the package {package!r}, which is not installed: {install}")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def load_sksurv(name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """``sksurv.datasets.load_<name>()``: features and structured survival array, or ``DatasetUnavailable``."""
+    try:
+        datasets = importlib.import_module("sksurv.datasets")
+    except ImportError as err:
+        raise DatasetUnavailable(f"{name} ships in scikit-survival: pip install scikit-survival") from err
+    return getattr(datasets, f"load_{name}")()
+
+
+def write_tables(out: str | Path, name: str, manifest: pd.DataFrame, views: dict[str, list[str]],
+                 targets: dict[str, dict[str, Any]]) -> Path:
+    """Write ``manifest`` as cohort ``name`` whose modalities are the tabular ``views`` (name -> columns)."""
+    spec = CohortSpec.model_validate({
+        "name": name,
+        "modalities": {view: {"kind": "tabular", "columns": columns} for view, columns in views.items()},
+        "targets": targets,
+    })
+    return write_cohort(Path(out), spec, manifest)

@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusemed.cohort import CohortSpec, write_cohort
-from fusemed.datasets._common import DATASETS, DatasetUnavailable, blank, check_missing, mcar_subjects
+from fusemed.datasets._common import DATASETS, blank, check_missing, load_sksurv, mcar_subjects, write_tables
 
 RACE = {"black": "2", "hispanic": "3", "asian_pacific": "4", "american_indian": "5"}
 DEMOGRAPHICS = ["age", "female", *RACE, "iv_drug_current", "iv_drug_previous", "hemophilia"]
@@ -41,11 +40,7 @@ IMMUNOLOGY = ["cd4", "cd4_over_50"]
 def load_aids(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Path:
     """Write ACTG 320 as a cohort folder in ``out``; see the module docstring."""
     missing = check_missing(missing)
-    try:
-        from sksurv.datasets import load_aids as _load
-    except ImportError as err:
-        raise DatasetUnavailable("aids ships in scikit-survival: pip install scikit-survival") from err
-    x, y = _load()
+    x, y = load_sksurv("aids")
     code = {column: x[column].astype(str) for column in ("sex", "raceth", "ivdrug", "hemophil", "tx", "strat2",
                                                          "karnof")}
     manifest = pd.DataFrame({"subject": [f"actg-{i + 1:04d}" for i in range(len(x))]})
@@ -64,14 +59,9 @@ def load_aids(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Path:
     manifest["time"] = np.asarray(y["time"], dtype=float)
     manifest["event"] = np.asarray(y["censor"], dtype=int)
     blank(manifest, IMMUNOLOGY, mcar_subjects(np.random.default_rng(seed), len(manifest), missing))
-    spec = CohortSpec.model_validate({
-        "name": "aids",
-        "modalities": {"demographics": {"kind": "tabular", "columns": DEMOGRAPHICS},
-                       "clinical": {"kind": "tabular", "columns": CLINICAL},
-                       "immunology": {"kind": "tabular", "columns": IMMUNOLOGY}},
-        "targets": {"survival": {"kind": "survival", "time": "time", "event": "event"}},
-    })
-    return write_cohort(Path(out), spec, manifest)
+    views = {"demographics": DEMOGRAPHICS, "clinical": CLINICAL, "immunology": IMMUNOLOGY}
+    return write_tables(out, "aids", manifest, views,
+                        {"survival": {"kind": "survival", "time": "time", "event": "event"}})
 
 
 DATASETS.register("aids", load_aids)

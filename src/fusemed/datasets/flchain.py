@@ -33,8 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusemed.cohort import CohortSpec, write_cohort
-from fusemed.datasets._common import DATASETS, DatasetUnavailable, blank, check_missing, mcar_subjects
+from fusemed.datasets._common import DATASETS, blank, check_missing, load_sksurv, mcar_subjects, write_tables
 
 DEMOGRAPHICS = ["age", "sex", "sample_yr"]
 FLC = ["kappa", "lambda", "flc_grp", "mgus"]
@@ -44,11 +43,7 @@ RENAL = ["creatinine"]
 def load_flchain(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Path:
     """Write FLCHAIN as a cohort folder in ``out``; see the module docstring."""
     missing = check_missing(missing)
-    try:
-        from sksurv.datasets import load_flchain as _load
-    except ImportError as err:
-        raise DatasetUnavailable("flchain ships in scikit-survival: pip install scikit-survival") from err
-    x, y = _load()
+    x, y = load_sksurv("flchain")
     manifest = pd.DataFrame({"subject": [f"flc-{i + 1:04d}" for i in range(len(x))]})
     manifest["age"] = x["age"].to_numpy(float)
     manifest["sex"] = (x["sex"].astype(str) == "M").astype(int)
@@ -61,14 +56,8 @@ def load_flchain(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Pat
     manifest["futime"] = np.asarray(y["futime"], dtype=float)
     manifest["death"] = np.asarray(y["death"], dtype=int)
     blank(manifest, FLC, mcar_subjects(np.random.default_rng(seed), len(manifest), missing))
-    spec = CohortSpec.model_validate({
-        "name": "flchain",
-        "modalities": {"demographics": {"kind": "tabular", "columns": DEMOGRAPHICS},
-                       "flc": {"kind": "tabular", "columns": FLC},
-                       "renal": {"kind": "tabular", "columns": RENAL}},
-        "targets": {"survival": {"kind": "survival", "time": "futime", "event": "death"}},
-    })
-    return write_cohort(Path(out), spec, manifest)
+    return write_tables(out, "flchain", manifest, {"demographics": DEMOGRAPHICS, "flc": FLC, "renal": RENAL},
+                        {"survival": {"kind": "survival", "time": "futime", "event": "death"}})
 
 
 DATASETS.register("flchain", load_flchain)

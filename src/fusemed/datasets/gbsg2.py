@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusemed.cohort import CohortSpec, write_cohort
-from fusemed.datasets._common import DATASETS, DatasetUnavailable, blank, check_missing, mcar_subjects
+from fusemed.datasets._common import DATASETS, blank, check_missing, load_sksurv, mcar_subjects, write_tables
 
 CLINICAL = ["age", "postmenopausal", "hormonal_therapy"]
 TUMOUR = ["tsize", "tgrade", "pnodes"]
@@ -37,11 +36,7 @@ GRADE = {"I": 1, "II": 2, "III": 3}
 def load_gbsg2(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Path:
     """Write GBSG2 as a cohort folder in ``out``; see the module docstring."""
     missing = check_missing(missing)
-    try:
-        from sksurv.datasets import load_gbsg2 as _load
-    except ImportError as err:
-        raise DatasetUnavailable("gbsg2 ships in scikit-survival: pip install scikit-survival") from err
-    x, y = _load()
+    x, y = load_sksurv("gbsg2")
     manifest = pd.DataFrame({"subject": [f"gbsg-{i + 1:03d}" for i in range(len(x))]})
     manifest["age"] = x["age"].to_numpy(float)
     manifest["postmenopausal"] = (x["menostat"].astype(str) == "Post").astype(int)
@@ -54,14 +49,8 @@ def load_gbsg2(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Path:
     manifest["time"] = np.asarray(y["time"], dtype=float)
     manifest["event"] = np.asarray(y["cens"], dtype=int)
     blank(manifest, RECEPTORS, mcar_subjects(np.random.default_rng(seed), len(manifest), missing))
-    spec = CohortSpec.model_validate({
-        "name": "gbsg2",
-        "modalities": {"clinical": {"kind": "tabular", "columns": CLINICAL},
-                       "tumour": {"kind": "tabular", "columns": TUMOUR},
-                       "receptors": {"kind": "tabular", "columns": RECEPTORS}},
-        "targets": {"survival": {"kind": "survival", "time": "time", "event": "event"}},
-    })
-    return write_cohort(Path(out), spec, manifest)
+    return write_tables(out, "gbsg2", manifest, {"clinical": CLINICAL, "tumour": TUMOUR, "receptors": RECEPTORS},
+                        {"survival": {"kind": "survival", "time": "time", "event": "event"}})
 
 
 DATASETS.register("gbsg2", load_gbsg2)

@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusemed.cohort import CohortSpec, write_cohort
-from fusemed.datasets._common import DATASETS, blank, check_missing, mcar_views
+from fusemed.datasets._common import DATASETS, blank, check_missing, mcar_views, write_tables
 
 VIEWS = ["mean", "se", "worst"]
 PROPERTIES = ["radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
@@ -62,12 +61,7 @@ def load_wdbc(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Path:
     dropped = mcar_views(np.random.default_rng(seed), len(manifest), VIEWS, missing)
     for view, rows in dropped.items():
         blank(manifest, columns[view], rows)
-    spec = CohortSpec.model_validate({
-        "name": "wdbc",
-        "modalities": {view: {"kind": "tabular", "columns": cols} for view, cols in columns.items()},
-        "targets": {"malignant": {"kind": "binary"}},
-    })
-    return write_cohort(Path(out), spec, manifest)
+    return write_tables(out, "wdbc", manifest, columns, {"malignant": {"kind": "binary"}})
 
 
 DATASETS.register("wdbc", load_wdbc)

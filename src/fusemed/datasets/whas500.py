@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusemed.cohort import CohortSpec, write_cohort
-from fusemed.datasets._common import DATASETS, DatasetUnavailable, blank, check_missing, mcar_subjects
+from fusemed.datasets._common import DATASETS, blank, check_missing, load_sksurv, mcar_subjects, write_tables
 
 CLINICAL = ["age", "gender", "bmi", "cvd", "afb", "sho", "chf", "av3", "miord", "mitype"]
 VITALS = ["hr", "sysbp", "diasbp", "los"]
@@ -39,11 +38,7 @@ HORIZON_DAYS = 365
 def load_whas500(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Path:
     """Write WHAS500 as a cohort folder in ``out``; see the module docstring."""
     missing = check_missing(missing)
-    try:
-        from sksurv.datasets import load_whas500 as _load
-    except ImportError as err:
-        raise DatasetUnavailable("whas500 ships in scikit-survival: pip install scikit-survival") from err
-    x, y = _load()
+    x, y = load_sksurv("whas500")
     time, event = np.asarray(y["lenfol"], dtype=float), np.asarray(y["fstat"], dtype=bool)
     if np.any(~event & (time < HORIZON_DAYS)):  # a 1-year label needs everyone followed for a year
         raise ValueError("whas500: a patient is censored before one year; death_1y would be undefined")
@@ -54,14 +49,9 @@ def load_whas500(out: str | Path, *, seed: int = 0, missing: float = 0.0) -> Pat
     manifest["fstat"] = event.astype(int)
     manifest["death_1y"] = (event & (time <= HORIZON_DAYS)).astype(int)
     blank(manifest, VITALS, mcar_subjects(np.random.default_rng(seed), len(manifest), missing))
-    spec = CohortSpec.model_validate({
-        "name": "whas500",
-        "modalities": {"clinical": {"kind": "tabular", "columns": CLINICAL},
-                       "vitals": {"kind": "tabular", "columns": VITALS}},
-        "targets": {"survival": {"kind": "survival", "time": "lenfol", "event": "fstat"},
-                    "death_1y": {"kind": "binary"}},
-    })
-    return write_cohort(Path(out), spec, manifest)
+    return write_tables(out, "whas500", manifest, {"clinical": CLINICAL, "vitals": VITALS},
+                        {"survival": {"kind": "survival", "time": "lenfol", "event": "fstat"},
+                         "death_1y": {"kind": "binary"}})
 
 
 DATASETS.register("whas500", load_whas500)
