@@ -131,6 +131,7 @@ def test_registry_names_tasks_and_typos():
     assert BASELINES["logistic"].tasks == ("binary", "multiclass")
     assert BASELINES["gbm"].tasks == ("binary", "multiclass")
     assert BASELINES["cox"].tasks == ("survival",)
+    assert BASELINES["rsf"].tasks == ("survival",)
     with pytest.raises(KeyError, match="did you mean 'logistic'"):
         BASELINES["logisitc"]
 

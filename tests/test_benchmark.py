@@ -40,9 +40,9 @@ def test_every_grid_holds_the_classical_baselines_by_default(tmp_path: Path) -> 
         "cohorts": [{"scenario": "coma", "missing": [0.0]}], "fusions": ["late"], "uncertainty": ["mc_dropout"],
         "seeds": [0, 1], "train": {"target": "outcome", "mc_samples": 5}})
     _, cells = plan(config, tmp_path)
-    baselines = [c for c in cells if c.fusion in ("logistic", "gbm", "cox")]
+    baselines = [c for c in cells if c.fusion in ("logistic", "gbm", "cox", "rsf")]
     assert sorted(c.run_dir.name for c in baselines) == sorted(
-        f"{b}-none-s{s}" for b in ("logistic", "gbm", "cox") for s in (0, 1))
+        f"{b}-none-s{s}" for b in ("logistic", "gbm", "cox", "rsf") for s in (0, 1))
     assert all(c.uncertainty == "none" and "mc_samples" not in c.train for c in baselines)
     with pytest.raises(ValueError, match="did you mean 'logistic'"):
         BenchmarkConfig.model_validate({"cohorts": [{"missing": 0.0}], "baselines": ["logisitc"]})

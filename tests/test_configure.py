@@ -51,7 +51,11 @@ def test_explicit_keys_are_pinned_and_the_rest_left_to_the_plan(tmp_path: Path) 
     assert config.fusion == "auto" and config.pinned == ["lr"]
     again = TrainConfig.model_validate(config.model_dump(mode="json"))
     assert again.pinned == ["lr"]  # saved with the run: a resumed run keeps the same plan
-    assert SearchSpace().resolve("survival", 40) == (["cox", "late", "concat"], 3)
+    assert SearchSpace().resolve("survival", 40) == (["cox", "rsf", "late", "concat"], 3)
+    # tree ensembles leave the default space on a feature vector as long as a connectome's edges, not a named one
+    assert SearchSpace().resolve("survival", 200, 54_946) == (["cox", "late", "concat"], 2)
+    assert SearchSpace().resolve("binary", 200, 54_946)[0] == ["logistic", "late", "concat"]
+    assert SearchSpace(candidates=["rsf", "late"]).resolve("survival", 200, 54_946)[0] == ["rsf", "late"]
 
 
 @pytest.fixture(scope="module")

@@ -155,7 +155,7 @@ class BenchmarkConfig(BaseModel):
     fusions: list[str] = Field(default_factory=lambda: ["early", "late", "attention"],
                                description="fusion strategies (prognosis) or detector names (detection)")
     baselines: list[str] = Field(
-        default_factory=lambda: ["logistic", "gbm", "cox"],
+        default_factory=lambda: ["logistic", "gbm", "cox", "rsf"],
         description="classical baselines run beside the fusions (prognosis; one cell per seed, a baseline that "
                     "cannot predict the target's kind is skipped); [] for none")
     uncertainty: list[str] = Field(default_factory=lambda: ["none"])

@@ -27,7 +27,7 @@ def train_command(
     fusion: str | None = typer.Option(
         None, "--fusion",
         help="Prognosis: auto (default: self-configure by inner CV), a fusion (early, late, concat, hemis, ...) or a "
-        "classical baseline (logistic, gbm, cox).",
+        "classical baseline (logistic, gbm, cox, rsf).",
     ),
     model: str | None = typer.Option(
         None, "--model",

@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 DEFAULT_CANDIDATES = {
     "binary": ["logistic", "gbm", "late", "concat"],
     "multiclass": ["logistic", "gbm", "late", "concat"],
-    "survival": ["cox", "late", "concat"],
+    "survival": ["cox", "rsf", "late", "concat"],
 }
 
 
-#: above this many classical features, ``gbm`` is not a default candidate
-GBM_MAX_FEATURES = 5000
+#: above this many classical features, the tree ensembles (``gbm``, ``rsf``) are not default candidates
+TREES = ("gbm", "rsf")
+TREES_MAX_FEATURES = 5000
 
 
 def candidate_names() -> list[str]:
@@ -67,13 +68,13 @@ class SearchSpace(BaseModel):
 
     def resolve(self, task_kind: str, n: int, n_features: int = 0) -> tuple[list[str], int]:
         """``(candidates fit for the task, inner folds)`` for a fold of ``n`` subjects whose classical feature
-        vector has ``n_features`` entries. By default gradient boosting is left out above
-        ``GBM_MAX_FEATURES`` (a 332-region connectome has 54,946 edges: boosting then costs minutes a fit
-        and cannot beat a penalised linear model at tens of subjects); a space that names it keeps it."""
+        vector has ``n_features`` entries. By default the tree ensembles are left out above
+        ``TREES_MAX_FEATURES`` (a 332-region connectome has 54,946 edges: boosting then costs minutes a fit
+        and cannot beat a penalised linear model at tens of subjects); a space that names one keeps it."""
         from fusemed.models.baselines import BASELINES
 
         names = self.candidates or [c for c in DEFAULT_CANDIDATES[task_kind]
-                                    if c != "gbm" or n_features <= GBM_MAX_FEATURES]
+                                    if c not in TREES or n_features <= TREES_MAX_FEATURES]
         usable = [c for c in names if c not in BASELINES or task_kind in BASELINES[c].tasks]
         if not usable:
             raise ValueError(f"no candidate in {names} predicts a {task_kind} target")

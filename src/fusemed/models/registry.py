@@ -75,4 +75,4 @@ _BASELINE = "fusemed.models.baselines.estimators."
 FUSIONS: Registry = Registry("fusion", {name: _FUSION + name for name in
                                         ("early", "late", "concat", "attention", "hemis", "poe", "lmf")})
 #: classical baselines (fusemed.models.baselines.estimators)
-BASELINES: Registry = Registry("baseline", {name: _BASELINE + name for name in ("logistic", "gbm", "cox")})
+BASELINES: Registry = Registry("baseline", {name: _BASELINE + name for name in ("logistic", "gbm", "cox", "rsf")})

@@ -7,5 +7,7 @@ from fusemed.models.baselines.estimators.common import ClassifierBaseline
 from fusemed.models.baselines.estimators.cox import CoxBaseline
 from fusemed.models.baselines.estimators.gbm import GBMBaseline
 from fusemed.models.baselines.estimators.logistic import LogisticBaseline
+from fusemed.models.baselines.estimators.rsf import RSFBaseline
 
-__all__ = ["BASELINES", "Baseline", "ClassifierBaseline", "CoxBaseline", "GBMBaseline", "LogisticBaseline"]
+__all__ = ["BASELINES", "Baseline", "ClassifierBaseline", "CoxBaseline", "GBMBaseline", "LogisticBaseline",
+           "RSFBaseline"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from scipy.special import log_softmax
+from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
@@ -29,6 +30,15 @@ def impute_and_scale() -> list[tuple[str, Any]]:
     """Median imputation (with missing indicators; all-NaN training columns kept as 0) then standardisation."""
     imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
     return [("impute", imputer), ("scale", StandardScaler())]
+
+
+def drop_empty_columns(X: np.ndarray) -> tuple[ColumnTransformer, int]:
+    """A first pipeline step keeping the columns with a value in the training fold, and how many it keeps.
+
+    A tree ensemble with native NaN has nothing to split on in an all-NaN column (and scikit-learn's
+    binning fails on one); the step drops it at fit and prediction time alike."""
+    kept = np.flatnonzero(~np.isnan(X).all(axis=0)).tolist()
+    return ColumnTransformer([("kept", "passthrough", kept)], remainder="drop"), len(kept)
 
 
 def n_folds(groups: np.ndarray, most: int = 5) -> int:

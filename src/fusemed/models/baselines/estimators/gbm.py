@@ -17,11 +17,10 @@ import logging
 from typing import Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
-from fusemed.models.baselines.estimators.common import ClassifierBaseline
+from fusemed.models.baselines.estimators.common import ClassifierBaseline, drop_empty_columns
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +46,14 @@ class GBMBaseline(ClassifierBaseline, name="gbm", tasks=("binary", "multiclass")
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> Pipeline:
         settings = small_n_settings(len(X))
-        kept = np.flatnonzero(~np.isnan(X).all(axis=0)).tolist()
+        drop, kept = drop_empty_columns(X)
         model = Pipeline([
-            ("drop_empty", ColumnTransformer([("kept", "passthrough", kept)], remainder="drop")),
+            ("drop_empty", drop),
             ("model", HistGradientBoostingClassifier(random_state=self.seed, **settings)),
         ])
         model.fit(X, y)
         self.extra_["n_iter"] = int(model[-1].n_iter_)
-        self.extra_["n_empty_columns"] = X.shape[1] - len(kept)
+        self.extra_["n_empty_columns"] = X.shape[1] - kept
         log.debug("gbm: %d rounds, %d empty columns dropped, settings %s", model[-1].n_iter_,
-                  X.shape[1] - len(kept), settings)
+                  X.shape[1] - kept, settings)
         return model

@@ -22,6 +22,9 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.model_selection._split.StratifiedKFold",  # LogisticRegressionCV keeps its seeded splitter
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sksurv.linear_model.coxnet.CoxnetSurvivalAnalysis",
+    "sklearn.tree._tree.Tree",  # rsf: scikit-survival's forest of survival trees
+    "sksurv.ensemble.forest.RandomSurvivalForest",
+    "sksurv.tree.tree.SurvivalTree",
 )
 
 
