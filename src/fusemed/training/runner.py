@@ -150,7 +150,7 @@ def check_scorable(cohort: Cohort, folds: Sequence[FoldSplit], modalities: list[
                     f"fold {split.fold} has, so that fold's network cannot read it. Leave the modality out "
                     f"(--modalities {','.join(m for m in modalities if m not in has)}), leave the subject out, "
                     f"or give the modality to more subjects; a classical baseline (--fusion logistic | gbm | "
-                    f"cox) reads such a subject as missing values")
+                    f"cox | rsf) reads such a subject as missing values")
 
 
 def train_fold(config: TrainConfig, cohort: Cohort, split: FoldSplit, task: Task, modalities: list[str],
