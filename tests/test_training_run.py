@@ -241,6 +241,9 @@ def test_a_subject_only_its_fold_cannot_read_is_refused_before_training_and_a_ba
     run = train_run(_config(cohort, fusion="logistic"), tmp_path / "baseline")
     pred = pd.read_csv(run / "predictions.csv", dtype={"subject": str})
     assert pred.loc[pred["subject"] == subject, "p"].between(0, 1).all() and len(pred) == 16
+    # self-configuration among baselines only has no network to refuse for
+    run = train_run(_config(cohort, fusion="auto", search={"candidates": ["logistic", "gbm"]}), tmp_path / "auto")
+    assert len(pd.read_csv(run / "predictions.csv")) == 16
 
 
 def test_a_modality_no_training_subject_of_a_fold_has_is_read_as_missing_there(tmp_path: Path) -> None:
@@ -262,6 +265,9 @@ def test_a_modality_no_training_subject_of_a_fold_has_is_read_as_missing_there(t
     np.testing.assert_allclose(both["p"], both["p_oof"], atol=1e-6)
     others = predict_cohort(run, Cohort.load(make_training_cohort(tmp_path / "new", seed=1)))
     assert (others["source"] == "folds").all() and others["pattern"].str.contains("connectome").sum() >= 10
+    # self-configuration too: an inner fold without the one subject fits its baselines without the modality
+    auto = train_run(_config(cohort, fusion="auto", epochs=1), tmp_path / "auto")
+    assert len(pd.read_csv(auto / "predictions.csv")) == 16
     # a new patient with nothing but a connectome: the fold fitted without it is named before any model loads
     new = make_training_cohort(tmp_path / "only", seed=1)
     table = pd.read_csv(new / "manifest.csv", dtype=str, keep_default_na=False)

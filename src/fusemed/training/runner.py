@@ -89,7 +89,7 @@ def train_run(config: TrainConfig, out: str | Path, *, model_factory: ModelFacto
                     len(cohort) - len(cases), len(cohort), task.name, modalities)
     folds = make_folds([c.subject for c in cases], [task.strata(c) for c in cases], [c.site for c in cases],
                        config.data.folds, config.seed, config.data.val_fraction, config.data.calibration_fraction)
-    check_scorable(cohort, folds, modalities, config.model.fusion)
+    check_scorable(cohort, folds, modalities, config.model.fusion, config.model.search.candidates)
     if rank0:
         Run.create(out, "prognosis", RunTask(task.name, task.kind, task.n_classes))
         config.to_yaml(out / "config.yaml")
@@ -132,13 +132,16 @@ def fold_modalities(cohort: Cohort, split: FoldSplit, modalities: list[str]) -> 
     return readable
 
 
-def check_scorable(cohort: Cohort, folds: Sequence[FoldSplit], modalities: list[str], fusion: str) -> None:
+def check_scorable(cohort: Cohort, folds: Sequence[FoldSplit], modalities: list[str], fusion: str,
+                   candidates: list[str] | None = None) -> None:
     """Refuse, before anything is trained, a split no network of its fold could score.
 
     A subject whose only modalities are ones its fold's training subjects all lack (a modality held by one
     or two subjects) has nothing that fold's network can read, so validation or scoring would fail deep in
-    training. A classical baseline reads such a subject as all-missing features and needs no check."""
-    if is_baseline(fusion):
+    training. A classical baseline reads such a subject as all-missing features and needs no check, nor
+    does ``auto`` whose search space names only baselines (``candidates``)."""
+    choices = candidates if fusion == "auto" and candidates else [fusion]
+    if all(is_baseline(c) for c in choices):
         return
     for split in folds:
         readable = set(_readable(cohort, split, modalities))

@@ -47,7 +47,8 @@ class FeatureMap:
         volume_grid: Sequence[int] = (4, 4, 4),
         surface_level: int = 2,
     ) -> FeatureMap:
-        """Fit one extractor per modality of ``kinds`` on the training items that have it.
+        """Fit one extractor per modality of ``kinds`` on the training items that have it (a modality no
+        training item has gets none: it has nothing to learn from, and ``transform`` ignores it).
 
         Args:
             train_items: ``{modality: preprocessed sample}`` per training subject; missing = absent key (or None).
@@ -67,8 +68,12 @@ class FeatureMap:
                 "surface": {"level": surface_level},
                 "tabular": {"columns": columns.get(name)},
             }.get(kind, {})
+            samples = [item[name] for item in train_items if item.get(name) is not None]
+            if not samples:  # e.g. an inner fold of self-configuration without the one subject who has it
+                log.info("baseline features: no training subject has %r: it is read as missing", name)
+                continue
             extractor = EXTRACTORS[kind](name, **options)
-            extractor.fit([item[name] for item in train_items if item.get(name) is not None])
+            extractor.fit(samples)
             log.debug("baseline features: %s (%s) -> %d columns", name, kind, extractor.n_features)
             extractors.append(extractor)
         return cls(extractors)
