@@ -16,6 +16,7 @@ from sksurv.metrics import concordance_index_censored
 from threadpoolctl import threadpool_limits
 
 from fusemed.models.baselines import BASELINES, Baseline, FeatureMap
+from fusemed.models.baselines.features.base import EXTRACTORS
 from fusemed.models.config import TASK_KINDS, TaskInfo
 
 KINDS = {"t1": "volume", "conn": "graph", "clinical": "tabular"}
@@ -234,9 +235,14 @@ def test_surface_parcel_means_on_fsaverage5():
         FeatureMap.fit([{"thick": surf[:100]}], {"thick": "surface"})
 
 
-def test_fit_needs_the_modality_in_training():
-    with pytest.raises(ValueError, match="no training sample"):
-        FeatureMap.fit([{"a": np.zeros(4)}], {"a": "tabular", "b": "graph"})
+def test_a_modality_no_training_sample_has_is_left_out_and_read_as_missing():
+    """An inner fold of self-configuration can lack the one subject who has a modality: nothing to learn."""
+    fm = FeatureMap.fit([{"a": np.arange(4.0)}, {"a": np.ones(4)}], {"a": "tabular", "b": "graph"})
+    assert fm.modalities == ["a"]
+    X = fm.transform([{"a": np.zeros(4), "b": np.ones((3, 3))}, {"b": np.ones((3, 3))}])
+    assert X.shape == (2, fm.n_features) and np.isfinite(X[0]).all() and np.isnan(X[1]).all()
+    with pytest.raises(ValueError, match="no training sample"):  # one extractor alone still refuses
+        EXTRACTORS["graph"]("b").fit([])
 
 
 def test_logistic_on_more_features_than_subjects_fits_in_the_row_space_with_the_same_answer() -> None:
